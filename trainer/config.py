@@ -1,0 +1,378 @@
+"""Run configuration: typed dataclasses, the paper's presets, and overrides.
+
+A `RunConfig` is everything that decides what a training run computes: the model (a dict of
+`trainer.model.ModelConfig` fields, validated by building that config), the data, the optimiser,
+the text side and the run-level switches (seed, precision, model selection). Options that do not
+change the result (output folder, quiet mode, resume) are not part of it.
+
+Resolution order, later wins: preset -> `--config FILE.json` -> explicit CLI options ->
+`--set key=value` (dotted, e.g. `optim.lr_image=1e-4`, `model.n_ctx=4`).
+
+Presets `dfew`, `ferv39k`, `mafw` carry the authors' settings (SGD momentum 0.9, weight decay 1e-4,
+batch 48, 50 epochs, MultiStepLR at 30/40 gamma 0.1, lr image 1e-5 / temporal 1e-2 / prompt 1e-3,
+fp32, ViT-B-32 with QuickGELU). Preset `default` is the embedded synthetic run (tiny backbone,
+random weights, learning rates raised so it learns in a few minutes on two CPU cores).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trainer.errors import TrainerError
+
+
+class ConfigError(TrainerError):
+    """A run configuration value is invalid or cannot be parsed."""
+
+
+DATASETS = ("dfew", "ferv39k", "mafw")
+AUGMENT_PRESETS = ("dfew", "ferv39k", "mafw", "none")
+PRECISIONS = ("fp32", "bf16", "fp16")
+SELECTIONS = ("last", "val", "best-test-war")
+TEXT_SOURCES = ("descriptions", "classnames", "template")
+DEVICES = ("auto", "cpu", "cuda")
+PRESETS = ("default", "dfew", "ferv39k", "mafw")
+FOLDS_PER_DATASET = {"dfew": 5, "ferv39k": 1, "mafw": 5}
+
+
+@dataclass
+class DataConfig:
+    """Where clips come from and how they are sampled.
+
+    With no `dataset` and no `train_list`, the run trains on the synthetic set (generated once and
+    cached under `synth_dir`, or under the user's cache folder).
+    """
+
+    dataset: str | None = None
+    data_root: str | None = None
+    fold: int = 1
+    train_list: str | None = None
+    test_list: str | None = None
+    classes: str | None = None
+    num_segments: int = 16
+    augment: str = "none"
+    workers: int = 2
+    synth_dir: str | None = None
+    synth_seed: int = 0
+    synth_train_per_class: int = 40
+    synth_test_per_class: int = 15
+
+    def __post_init__(self) -> None:
+        if self.dataset is not None and self.dataset not in DATASETS:
+            raise ConfigError(f"data.dataset must be one of {', '.join(DATASETS)}; got {self.dataset!r}")
+        if self.dataset is not None:
+            n_folds = FOLDS_PER_DATASET[self.dataset]
+            if not 1 <= self.fold <= n_folds:
+                raise ConfigError(f"data.fold for {self.dataset} must be in 1..{n_folds}; got {self.fold!r}")
+            if self.data_root is None:
+                raise ConfigError(f"--dataset {self.dataset} needs --data-root DIR (the folder holding the dataset)")
+        if (self.train_list is None) != (self.test_list is None) and self.dataset is None:
+            raise ConfigError("give both --train-list and --test-list (or neither, to use the synthetic set)")
+        if self.num_segments < 1:
+            raise ConfigError(f"data.num_segments must be >= 1; got {self.num_segments!r}")
+        if self.augment not in AUGMENT_PRESETS:
+            raise ConfigError(f"data.augment must be one of {', '.join(AUGMENT_PRESETS)}; got {self.augment!r}")
+        if self.workers < 0:
+            raise ConfigError(f"data.workers must be >= 0; got {self.workers!r}")
+        for name in ("synth_train_per_class", "synth_test_per_class"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"data.{name} must be >= 1; got {getattr(self, name)!r}")
+
+    @property
+    def synthetic(self) -> bool:
+        return self.dataset is None and self.train_list is None
+
+
+@dataclass
+class OptimConfig:
+    """SGD with one learning rate per model part, MultiStepLR, accumulation and clipping.
+
+    `batch` is the global batch per optimiser step: it is split over `accum_steps` micro-batches
+    and over the ranks of a distributed run.
+    """
+
+    epochs: int = 50
+    batch: int = 48
+    accum_steps: int = 1
+    lr_image: float = 1e-5
+    lr_temporal: float = 1e-2
+    lr_prompt: float = 1e-3
+    lr_head: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    milestones: tuple[int, ...] = (30, 40)
+    gamma: float = 0.1
+    clip_grad: float | None = None
+    drop_last: bool = True
+
+    def __post_init__(self) -> None:
+        self.milestones = tuple(int(m) for m in self.milestones)
+        if self.epochs < 1:
+            raise ConfigError(f"optim.epochs must be >= 1; got {self.epochs!r}")
+        if self.batch < 1:
+            raise ConfigError(f"optim.batch must be >= 1; got {self.batch!r}")
+        if self.accum_steps < 1 or self.batch % self.accum_steps:
+            raise ConfigError(
+                f"optim.accum_steps must be >= 1 and divide the batch {self.batch}; got {self.accum_steps!r}"
+            )
+        for name in ("lr_image", "lr_temporal", "lr_prompt", "lr_head", "momentum", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"optim.{name} must be >= 0; got {getattr(self, name)!r}")
+        if list(self.milestones) != sorted(self.milestones) or any(m < 1 for m in self.milestones):
+            raise ConfigError(f"optim.milestones must be increasing positive epochs; got {list(self.milestones)!r}")
+        if not 0 < self.gamma <= 1:
+            raise ConfigError(f"optim.gamma must be in (0, 1]; got {self.gamma!r}")
+        if self.clip_grad is not None and self.clip_grad <= 0:
+            raise ConfigError(f"optim.clip_grad must be > 0 (or null for no clipping); got {self.clip_grad!r}")
+
+    def lrs(self) -> dict[str, float]:
+        """Learning rate per model part, keyed like `DFERCLIP.param_groups`."""
+        return {"image": self.lr_image, "temporal": self.lr_temporal, "prompt": self.lr_prompt, "head": self.lr_head}
+
+
+@dataclass
+class TextConfig:
+    """The class texts: a descriptor set (`descriptions`), the class names, or a manual template."""
+
+    source: str = "descriptions"
+    descriptions: str = "v1"
+    template: str | None = None
+    store: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.source not in TEXT_SOURCES:
+            raise ConfigError(f"text.source must be one of {', '.join(TEXT_SOURCES)}; got {self.source!r}")
+        if self.source == "template" and not self.template:
+            raise ConfigError("text.source 'template' needs text.template (e.g. --text template:photo_of)")
+
+
+@dataclass
+class RunConfig:
+    """Everything that decides what a run computes; saved as config.json and inside checkpoints."""
+
+    preset: str = "default"
+    model: dict[str, Any] = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    seed: int = 1
+    deterministic: bool = False
+    precision: str = "fp32"
+    device: str = "auto"
+    select: str = "last"
+    val_fraction: float = 0.1
+    ckpt_every_steps: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, dict):
+            self.data = _build(DataConfig, self.data, "data")
+        if isinstance(self.optim, dict):
+            self.optim = _build(OptimConfig, self.optim, "optim")
+        if isinstance(self.text, dict):
+            self.text = _build(TextConfig, self.text, "text")
+        if not isinstance(self.model, dict):
+            raise ConfigError(f"model must be a mapping of ModelConfig fields; got {self.model!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)}; got {self.device!r}")
+        if self.select not in SELECTIONS:
+            raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}; got {self.select!r}")
+        if self.select == "val" and not 0 < self.val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in (0, 1) with --select val; got {self.val_fraction!r}")
+        if self.ckpt_every_steps < 0:
+            raise ConfigError(f"ckpt_every_steps must be >= 0 (0: only at epoch end); got {self.ckpt_every_steps!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["optim"]["milestones"] = list(self.optim.milestones)
+        return out
+
+    def model_config(self):
+        """The validated `trainer.model.ModelConfig` of this run (frames follow data.num_segments)."""
+        from trainer.model import ModelConfig
+
+        fields = dict(self.model)
+        fields["num_frames"] = self.data.num_segments
+        try:
+            return ModelConfig(**fields)
+        except TypeError as exc:
+            raise ConfigError(f"bad model setting: {exc}") from exc
+
+
+def _paper_optim() -> dict[str, Any]:
+    return {
+        "epochs": 50, "batch": 48, "lr_image": 1e-5, "lr_temporal": 1e-2, "lr_prompt": 1e-3, "lr_head": 1e-3,
+        "momentum": 0.9, "weight_decay": 1e-4, "milestones": [30, 40], "gamma": 0.1,
+    }
+
+
+def preset(name: str) -> dict[str, Any]:
+    """The preset `name` as a plain nested dict (apply overrides, then `config_from_dict`)."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    if name == "default":
+        return {
+            "preset": "default",
+            "model": {"backbone": "tiny"},
+            "data": {"num_segments": 8, "augment": "none", "workers": 0},
+            "optim": {
+                "epochs": 12, "batch": 16, "lr_image": 2e-2, "lr_temporal": 2e-2, "lr_prompt": 2e-2,
+                "lr_head": 2e-2, "momentum": 0.9, "weight_decay": 1e-4, "milestones": [9], "gamma": 0.1,
+            },
+            "text": {"source": "descriptions", "descriptions": "dfew/v1"},
+        }
+    return {
+        "preset": name,
+        "model": {"backbone": "ViT-B-32", "quick_gelu": True},
+        "data": {"dataset": name, "augment": name, "num_segments": 16, "workers": 4},
+        "optim": _paper_optim(),
+        "text": {"source": "descriptions", "descriptions": "v1"},
+    }
+
+
+def config_from_dict(raw: dict[str, Any]) -> RunConfig:
+    """Build and validate a RunConfig from a nested dict (unknown keys are an error naming them)."""
+    return _build(RunConfig, raw, "")
+
+
+def _build(cls: type, raw: Any, where: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config section {where or 'root'!r} must be a mapping; got {raw!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]}; known keys: {', '.join(sorted(prefix + n for n in names))}"
+        )
+    try:
+        return cls(**raw)
+    except TypeError as exc:
+        raise ConfigError(f"bad config section {where or 'root'!r}: {exc}") from exc
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge `override` into a copy of `base` (nested dicts merge, other values replace)."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a JSON config (a full config.json of an earlier run works too)."""
+    p = Path(path)
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config file {p} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {p} must hold a JSON object; got {type(raw).__name__}")
+    return raw
+
+
+def apply_set(raw: dict[str, Any], assignment: str) -> dict[str, Any]:
+    """Apply one `key=value` override (dotted key) to a nested config dict, coercing the value."""
+    key, sep, text = assignment.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set needs key=value (e.g. optim.lr_image=1e-4); got {assignment!r}")
+    parts = key.split(".")
+    value = _coerce(parts, text.strip())
+    out = dict(raw)
+    node = out
+    for part in parts[:-1]:
+        child = node.get(part)
+        child = dict(child) if isinstance(child, dict) else {}
+        node[part] = child
+        node = child
+    node[parts[-1]] = value
+    return out
+
+
+def _coerce(parts: list[str], text: str) -> Any:
+    """Turn the text of a --set value into the type of the field it targets."""
+    hint = _field_type(parts)
+    if hint is None:  # model.* and unknown keys: JSON if it parses, else the string itself
+        return _json_or_text(text)
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    if optional and text.lower() in ("null", "none"):
+        return None
+    base = next(a for a in args if a is not type(None)) if optional else hint
+    try:
+        if base is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if base in (int, float, str):
+            return base(text)
+        if typing.get_origin(base) is tuple:
+            return tuple(int(v) for v in text.replace(",", " ").split())
+    except ValueError:
+        raise ConfigError(f"--set {'.'.join(parts)}: cannot read {text!r} as {getattr(base, '__name__', base)}") from None
+    return _json_or_text(text)
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _field_type(parts: list[str]):
+    cls: Any = RunConfig
+    for i, part in enumerate(parts):
+        if not dataclasses.is_dataclass(cls):
+            return None
+        hints = typing.get_type_hints(cls)
+        if part not in hints:
+            return None
+        hint = hints[part]
+        if i == len(parts) - 1:
+            return hint
+        cls = hint
+    return None
+
+
+def resolve_config(
+    preset_name: str = "default",
+    config_file: str | Path | None = None,
+    options: dict[str, Any] | None = None,
+    sets: list[str] | None = None,
+) -> RunConfig:
+    """Preset -> config file -> explicit options (nested dict, None values skipped) -> --set."""
+    raw = preset(preset_name)
+    if config_file is not None:
+        raw = merge(raw, load_config_file(config_file))
+    if options:
+        raw = merge(raw, _drop_none(options))
+    for assignment in sets or []:
+        raw = apply_set(raw, assignment)
+    return config_from_dict(raw)
+
+
+def _drop_none(options: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if isinstance(value, dict):
+            inner = _drop_none(value)
+            if inner:
+                out[key] = inner
+        elif value is not None:
+            out[key] = value
+    return out

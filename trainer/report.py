@@ -1,0 +1,169 @@
+"""What a run leaves in its folder, written atomically by rank 0.
+
+- `config.json`   the resolved RunConfig
+- `metrics.jsonl` one JSON line per epoch: train loss, learning rates, clips/s, test (and val)
+                  UAR / WAR / per-class recall / confusion matrix; rewritten whole from the run's
+                  history each epoch, so a resumed run never duplicates lines
+- `confusion.csv`, `confusion.png`  confusion matrix of the selected model on the test set
+- `curves.png`    train loss and test (val) UAR / WAR per epoch
+- `summary.json`  `uar`, `war` (percent), per-class recall, the selection rule and epoch, classes
+- protocol runs: `protocol.csv` with one row per (fold, seed) and mean / std rows
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+SELECTION_LABELS = {
+    "last": "last epoch",
+    "val": "best validation WAR (held out from train)",
+    "best-test-war": "best test WAR (authors' rule, optimistic)",
+}
+
+
+def write_atomic(path: str | Path, data: bytes | str) -> Path:
+    """Write `data` to `path` through a temp file in the same folder and os.replace."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    return write_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_metrics_jsonl(path: str | Path, history: Sequence[dict[str, Any]]) -> Path:
+    return write_atomic(path, "".join(json.dumps(rec) + "\n" for rec in history))
+
+
+def read_metrics_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def confusion_csv(matrix: Sequence[Sequence[int]], classes: Sequence[str]) -> str:
+    """Rows are true classes, columns predicted classes."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["true\\pred", *classes])
+    for name, row in zip(classes, matrix):
+        writer.writerow([name, *[int(v) for v in row]])
+    return buf.getvalue()
+
+
+def write_confusion(run_dir: str | Path, matrix: Sequence[Sequence[int]], classes: Sequence[str],
+                    title: str = "confusion matrix (test)") -> None:
+    """confusion.csv and confusion.png (row-normalised colours, raw counts in the cells)."""
+    from matplotlib.figure import Figure
+
+    run_dir = Path(run_dir)
+    write_atomic(run_dir / "confusion.csv", confusion_csv(matrix, classes))
+    n = len(classes)
+    rows = [[float(v) for v in row] for row in matrix]
+    norm = [[v / max(sum(row), 1.0) for v in row] for row in rows]
+    fig = Figure(figsize=(1.0 + 0.7 * n, 0.8 + 0.6 * n))
+    ax = fig.add_subplot()
+    ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(n), classes, rotation=45, ha="right")
+    ax.set_yticks(range(n), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(int(rows[i][j])), ha="center", va="center",
+                    color="white" if norm[i][j] > 0.5 else "black", fontsize=8)
+    fig.tight_layout()
+    _save_figure(fig, run_dir / "confusion.png")
+
+
+def write_curves(run_dir: str | Path, history: Sequence[dict[str, Any]]) -> None:
+    """curves.png: train loss (left) and UAR / WAR per epoch on test (and val) (right)."""
+    from matplotlib.figure import Figure
+
+    epochs = [rec["epoch"] for rec in history]
+    fig = Figure(figsize=(10, 4))
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    ax_loss.plot(epochs, [rec.get("train_loss", math.nan) for rec in history], marker="o")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("train loss")
+    for split, style in (("test", "-"), ("val", "--")):
+        if any(split in rec for rec in history):
+            for metric in ("uar", "war"):
+                ys = [rec.get(split, {}).get(metric, math.nan) for rec in history]
+                ax_acc.plot(epochs, ys, style, marker="o", label=f"{split} {metric.upper()}")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("%")
+    ax_acc.legend()
+    fig.tight_layout()
+    _save_figure(fig, Path(run_dir) / "curves.png")
+
+
+def _save_figure(fig, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    write_atomic(path, buf.getvalue())
+
+
+def build_summary(history: Sequence[dict[str, Any]], selected_epoch: int, select: str,
+                  classes: Sequence[str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """summary.json content: the selected epoch's test metrics (percent) and how it was chosen."""
+    rec = next(r for r in history if r["epoch"] == selected_epoch)
+    test = rec["test"]
+    summary = {
+        "uar": test["uar"],
+        "war": test["war"],
+        "per_class_recall": dict(zip(classes, test["per_class_recall"])),
+        "selection": SELECTION_LABELS[select],
+        "selected_epoch": selected_epoch,
+        "epochs_run": len(history),
+        "classes": list(classes),
+        "n_test": int(sum(sum(row) for row in test["confusion"])),
+    }
+    if "val" in rec:
+        summary["val"] = {"uar": rec["val"]["uar"], "war": rec["val"]["war"]}
+    summary.update(extra or {})
+    return summary
+
+
+def protocol_rows(results: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
+    """Rows (fold, seed, uar, war) and the aggregate {"uar": {"mean", "std"}, "war": {...}}.
+
+    The std is the sample standard deviation over every (fold, seed) run (0 for a single run).
+    """
+    rows = [{"fold": r["fold"], "seed": r["seed"], "uar": float(r["uar"]), "war": float(r["war"])} for r in results]
+    agg: dict[str, dict[str, float]] = {}
+    for metric in ("uar", "war"):
+        values = [row[metric] for row in rows]
+        mean = sum(values) / len(values) if values else math.nan
+        var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
+        agg[metric] = {"mean": mean, "std": math.sqrt(var)}
+    return rows, agg
+
+
+def write_protocol_csv(path: str | Path, results: Sequence[dict[str, Any]]) -> Path:
+    rows, agg = protocol_rows(results)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["fold", "seed", "uar", "war"])
+    for row in rows:
+        writer.writerow([row["fold"], row["seed"], f"{row['uar']:.4f}", f"{row['war']:.4f}"])
+    writer.writerow(["mean", "", f"{agg['uar']['mean']:.4f}", f"{agg['war']['mean']:.4f}"])
+    writer.writerow(["std", "", f"{agg['uar']['std']:.4f}", f"{agg['war']['std']:.4f}"])
+    return write_atomic(path, buf.getvalue())
