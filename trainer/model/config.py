@@ -1,0 +1,106 @@
+"""ModelConfig: every setting that decides the architecture of a DFER-CLIP model.
+
+The resolved config travels inside every checkpoint, so a model can be rebuilt from it alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from trainer.model.errors import ModelConfigError
+
+POSITIONS = ("end", "front", "middle")
+NORMALIZE = ("none", "clip")
+MODES = ("dfer", "mean", "linear_probe", "finetune", "zeroshot")
+TINY = "tiny"
+TINY_IMAGE_SIZES = (32, 64)
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of a DFER-CLIP model (defaults follow the paper: ViT-B/32, M=8, class-specific).
+
+    mode: `dfer` (learned context + temporal model), `mean` (no temporal model: mean of frame
+    features), `linear_probe` (frozen image encoder + linear head), `finetune` (image encoder +
+    linear head), `zeroshot` (plain text prompts, mean frame feature, nothing learns).
+    image_size: None takes the backbone's own size; for `tiny` it may be 32 or 64.
+    """
+
+    backbone: str = "ViT-B-32"
+    pretrained: str | None = None
+    quick_gelu: bool = True
+    n_ctx: int = 8
+    class_specific: bool = True
+    position: str = "end"
+    ctx_init: str | None = None
+    temporal_depth: int = 1
+    temporal_heads: int = 8
+    temporal_head_dim: int = 64
+    temporal_mlp_dim: int = 1024
+    temperature: float = 0.01
+    use_logit_scale: bool = False
+    normalize: str = "none"
+    mode: str = "dfer"
+    grad_checkpointing: bool = False
+    num_frames: int = 16
+    image_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.backbone, str) or not self.backbone.strip():
+            raise ModelConfigError(f"backbone must be an open_clip model name or 'tiny', got {self.backbone!r}")
+        _choice("position", self.position, POSITIONS)
+        _choice("normalize", self.normalize, NORMALIZE)
+        _choice("mode", self.mode, MODES)
+        _int_at_least("n_ctx", self.n_ctx, 0)
+        _int_at_least("temporal_depth", self.temporal_depth, 1)
+        _int_at_least("temporal_heads", self.temporal_heads, 1)
+        _int_at_least("temporal_head_dim", self.temporal_head_dim, 1)
+        _int_at_least("temporal_mlp_dim", self.temporal_mlp_dim, 1)
+        _int_at_least("num_frames", self.num_frames, 1)
+        if not isinstance(self.temperature, (int, float)) or not self.temperature > 0:
+            raise ModelConfigError(f"temperature must be a positive number, got {self.temperature!r}")
+        if self.ctx_init is not None and (not isinstance(self.ctx_init, str) or not self.ctx_init.strip()):
+            raise ModelConfigError(f"ctx_init must be a non-empty phrase or None, got {self.ctx_init!r}")
+        if self.image_size is not None:
+            _int_at_least("image_size", self.image_size, 8)
+            if self.backbone == TINY and self.image_size not in TINY_IMAGE_SIZES:
+                raise ModelConfigError(
+                    f"image_size for the tiny backbone must be one of {TINY_IMAGE_SIZES}, got {self.image_size!r}"
+                )
+        if self.position != "end" and self.n_ctx == 0:
+            raise ModelConfigError(f"position {self.position!r} places text around learned context; it needs n_ctx > 0")
+
+    @property
+    def uses_text(self) -> bool:
+        """Whether logits come from class text features (False for the linear-head baselines)."""
+        return self.mode in ("dfer", "mean", "zeroshot")
+
+    @property
+    def effective_n_ctx(self) -> int:
+        """Learnable context length actually used: zero-shot prompts are plain text."""
+        return 0 if self.mode == "zeroshot" else self.n_ctx
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        """Rebuild from a checkpoint's dict; unknown keys are an error naming them."""
+        if not isinstance(data, dict):
+            raise ModelConfigError(f"model config must be a mapping, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelConfigError(f"unknown model config keys {unknown}; this toolkit knows {sorted(known)}")
+        return cls(**data)
+
+
+def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ModelConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _int_at_least(name: str, value: object, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ModelConfigError(f"{name} must be an integer >= {low}, got {value!r}")

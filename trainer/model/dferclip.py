@@ -1,0 +1,207 @@
+"""DFERCLIP: image encoder per frame -> temporal model -> video feature; prompts -> text features;
+logits = cosine(video, class text) / temperature. Also the ablation modes and `build_model`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainer.model.backbone import Backbone, create_backbone
+from trainer.model.config import ModelConfig
+from trainer.model.errors import InputError, ModelConfigError
+from trainer.model.prompt import PromptLearner
+from trainer.model.temporal import TemporalTransformer
+from trainer.model.text_encoder import TextEncoder
+from trainer.model.texts import ClassTexts
+
+PARTS = ("image", "temporal", "prompt", "head")
+
+
+class DFERCLIP(nn.Module):
+    """frames (B, T, 3, H, W) float in [0, 1] -> logits (B, n_classes) float32."""
+
+    def __init__(self, cfg: ModelConfig, texts: ClassTexts, backbone: Backbone) -> None:
+        super().__init__()
+        self.config = cfg
+        self.texts = texts
+        self.image_size = backbone.image_size
+        self.embed_dim = backbone.embed_dim
+        self.text_truncation = True  # run the text encoder only up to the longest prompt's EOS
+        self._text_cache: tuple[tuple[Any, ...], torch.Tensor] | None = None
+        clip = backbone.clip
+        self.image_encoder = clip.visual
+        self.register_buffer("pixel_mean", torch.tensor(backbone.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(backbone.std).view(1, 3, 1, 1), persistent=False)
+        self.prompt_learner: PromptLearner | None = None
+        self.text_encoder: TextEncoder | None = None
+        self.temporal: TemporalTransformer | None = None
+        self.head: nn.Linear | None = None
+        if cfg.uses_text:
+            self.text_encoder = TextEncoder(clip)
+            self.prompt_learner = PromptLearner(
+                clip.token_embedding, texts, cfg.effective_n_ctx, cfg.class_specific, cfg.position,
+                cfg.ctx_init, self.text_encoder.context_length,
+            )
+            self.logit_scale = clip.logit_scale
+        if cfg.mode == "dfer":
+            self.temporal = TemporalTransformer(
+                self.embed_dim, cfg.num_frames, cfg.temporal_depth, cfg.temporal_heads,
+                cfg.temporal_head_dim, cfg.temporal_mlp_dim,
+            )
+        if cfg.mode in ("linear_probe", "finetune"):
+            self.head = nn.Linear(self.embed_dim, len(texts))
+        self.mean = tuple(backbone.mean)
+        self.std = tuple(backbone.std)
+
+    # ------------------------------------------------------------------ features
+    def preprocessing(self) -> dict[str, Any]:
+        """What the input must look like; stored in checkpoints so the data side can follow it."""
+        return {
+            "value_range": [0.0, 1.0],
+            "normalize": self.config.normalize,
+            "mean": list(self.mean) if self.config.normalize == "clip" else None,
+            "std": list(self.std) if self.config.normalize == "clip" else None,
+            "image_size": self.image_size,
+            "num_frames": self.config.num_frames,
+            "layout": "B,T,3,H,W",
+        }
+
+    def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) in [0, 1] -> per-frame image features (B, T, E)."""
+        self._check_frames(frames)
+        b, t = frames.shape[:2]
+        x = frames.reshape(b * t, *frames.shape[2:])  # (B*T, 3, H, W)
+        if self.config.normalize == "clip":
+            x = (x - self.pixel_mean.to(x.dtype)) / self.pixel_std.to(x.dtype)
+        frozen = not any(p.requires_grad for p in self.image_encoder.parameters())
+        with torch.no_grad() if frozen else contextlib.nullcontext():
+            feats = self.image_encoder(x)  # (B*T, E)
+        return feats.reshape(b, t, -1)  # (B, T, E)
+
+    def video_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) -> video feature (B, E), unnormalised."""
+        feats = self.frame_features(frames)  # (B, T, E)
+        if self.temporal is not None:
+            return self.temporal(feats)  # (B, E)
+        return feats.mean(dim=1)  # (B, E)
+
+    def text_features(self) -> torch.Tensor:
+        """L2-normalised class text features (n_cls, E) float32; cached when nothing text-side learns."""
+        if self.prompt_learner is None or self.text_encoder is None:
+            raise ModelConfigError(f"mode {self.config.mode!r} has no text side")
+        cacheable = not (self.training and torch.is_grad_enabled() and self.prompt_learner.learnable)
+        key = self._cache_key()
+        if cacheable and self._text_cache is not None and self._text_cache[0] == key:
+            return self._text_cache[1]
+        with contextlib.nullcontext() if not cacheable else torch.no_grad():
+            learner = self.prompt_learner
+            length = int(learner.eos_index.max()) + 1 if self.text_truncation else None
+            prompts = learner(length)  # (n_cls, l, D)
+            feats = self.text_encoder(prompts, learner.eos_index, truncate=self.text_truncation)  # (n_cls, E)
+            feats = F.normalize(feats.float(), dim=-1)
+        self._text_cache = (key, feats) if cacheable else None
+        return feats
+
+    def _cache_key(self) -> tuple[Any, ...]:
+        ctx = self.prompt_learner.ctx if self.prompt_learner is not None else None
+        version = (ctx.data_ptr(), ctx._version) if ctx is not None else None
+        return (str(self.prompt_learner.embeddings.device), version, self.text_truncation,
+                torch.is_autocast_enabled("cuda") or torch.is_autocast_enabled("cpu"))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        video = self.video_features(frames)  # (B, E)
+        if self.head is not None:
+            return self.head(video).float()  # (B, n_cls)
+        video = F.normalize(video.float(), dim=-1)  # (B, E)
+        text = self.text_features()  # (n_cls, E)
+        if self.config.use_logit_scale:
+            scale = self.logit_scale.float().exp()
+        else:
+            scale = 1.0 / self.config.temperature
+        return video @ text.t() * scale  # (B, n_cls)
+
+    def train(self, mode: bool = True) -> "DFERCLIP":
+        self._text_cache = None
+        return super().train(mode)
+
+    def _check_frames(self, frames: torch.Tensor) -> None:
+        if not isinstance(frames, torch.Tensor) or frames.dim() != 5 or frames.shape[2] != 3:
+            shape = tuple(frames.shape) if isinstance(frames, torch.Tensor) else type(frames).__name__
+            raise InputError(f"frames must have shape (B, T, 3, H, W), got {shape}")
+        if not frames.is_floating_point():
+            raise InputError(f"frames must be float in [0, 1], got dtype {frames.dtype}; divide uint8 frames by 255")
+        h, w = frames.shape[-2:]
+        if h != self.image_size or w != self.image_size:
+            raise InputError(f"frames are {h}x{w} but the model takes {self.image_size}x{self.image_size}; resize them")
+
+    # ------------------------------------------------------------------ training
+    def parts(self) -> dict[str, list[nn.Parameter]]:
+        """Trainable parameters by part: image, temporal, prompt, head (empty parts omitted)."""
+        modules = {"image": self.image_encoder, "temporal": self.temporal, "prompt": self.prompt_learner, "head": self.head}
+        out = {}
+        for name, module in modules.items():
+            params = [p for p in module.parameters() if p.requires_grad] if module is not None else []
+            if params:
+                out[name] = params
+        return out
+
+    def param_groups(self, lrs: dict[str, float]) -> list[dict[str, Any]]:
+        """Optimizer groups, one per trainable part, each with its own learning rate."""
+        unknown = sorted(set(lrs) - set(PARTS))
+        if unknown:
+            raise ModelConfigError(f"unknown parameter parts {unknown}; parts are {', '.join(PARTS)}")
+        groups = []
+        for name, params in self.parts().items():
+            if name not in lrs:
+                raise ModelConfigError(f"no learning rate for the trainable part {name!r}; give one for {sorted(self.parts())}")
+            groups.append({"params": params, "lr": float(lrs[name]), "name": name})
+        return groups
+
+    def named_trainable(self) -> Iterator[tuple[str, nn.Parameter]]:
+        return ((n, p) for n, p in self.named_parameters() if p.requires_grad)
+
+
+def set_trainable(model: DFERCLIP) -> None:
+    """Freeze everything, then open what the mode trains (text encoder and embeddings stay frozen)."""
+    mode = model.config.mode
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if mode in ("dfer", "mean", "finetune"):
+        model.image_encoder.requires_grad_(True)
+    if model.temporal is not None:
+        model.temporal.requires_grad_(True)
+    if model.prompt_learner is not None and model.prompt_learner.ctx is not None and mode != "zeroshot":
+        model.prompt_learner.ctx.requires_grad_(True)
+    if model.head is not None:
+        model.head.requires_grad_(True)
+
+
+def build_model(cfg: ModelConfig, texts: ClassTexts, load_weights: bool = True) -> DFERCLIP:
+    """Create the backbone (loading `cfg.pretrained` if `load_weights`) and assemble the model.
+
+    The returned config has `image_size` filled in from the backbone.
+    """
+    if not isinstance(texts, ClassTexts):
+        raise ModelConfigError(f"texts must be ClassTexts, got {type(texts).__name__}")
+    backbone = create_backbone(cfg, load_weights=load_weights)
+    if cfg.image_size is None:
+        cfg = ModelConfig(**{**cfg.to_dict(), "image_size": backbone.image_size})
+    model = DFERCLIP(cfg, texts, backbone)
+    set_trainable(model)
+    return model
+
+
+def autocast_for(device: torch.device | str, precision: str = "fp32") -> contextlib.AbstractContextManager:
+    """bf16/fp16 autocast on GPU; plain fp32 otherwise (CPU always runs fp32)."""
+    device = torch.device(device)
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise ModelConfigError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
+    if device.type != "cuda" or precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast("cuda", dtype=dtype)

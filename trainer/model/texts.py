@@ -1,0 +1,131 @@
+"""ClassTexts: the text each class is prompted with, and where it came from.
+
+Three sources, one type: a promptkit descriptor set (the paper's LLM descriptions), bare class
+names (the authors' `class_names` variant, "happiness."), or a manual Jinja2 template rendered
+per class ("an expression of {{ class_name }}."). Tokenisation uses CLIP's BPE (open_clip).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from trainer.model.errors import TextsError
+
+
+@dataclass(frozen=True)
+class ClassTexts:
+    """One text per class, in label order. `content_hash` identifies the texts (sha256:...)."""
+
+    classes: tuple[str, ...]
+    texts: tuple[str, ...]
+    source: str = "manual"
+    content_hash: str | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classes", tuple(self.classes))
+        object.__setattr__(self, "texts", tuple(self.texts))
+        if not self.classes:
+            raise TextsError("class texts need at least one class, got none")
+        if len(self.classes) != len(self.texts):
+            raise TextsError(
+                f"got {len(self.classes)} class names but {len(self.texts)} texts; give one text per class"
+            )
+        for name, text in zip(self.classes, self.texts):
+            if not isinstance(name, str) or not name.strip():
+                raise TextsError(f"class names must be non-empty strings, got {name!r}")
+            if not isinstance(text, str) or not text.strip():
+                raise TextsError(f"the text for class {name!r} is empty; give every class a text")
+        if len(set(self.classes)) != len(self.classes):
+            raise TextsError(f"class names must be unique, got {list(self.classes)}")
+        if self.content_hash is None:
+            object.__setattr__(self, "content_hash", texts_hash(self.classes, self.texts))
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "classes": list(self.classes),
+            "texts": list(self.texts),
+            "source": self.source,
+            "content_hash": self.content_hash,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ClassTexts":
+        try:
+            return cls(data["classes"], data["texts"], data.get("source", "manual"), data.get("content_hash"))
+        except (KeyError, TypeError) as exc:
+            raise TextsError(f"class texts in the checkpoint are malformed ({exc!r}); re-export the model") from exc
+
+    @classmethod
+    def from_descriptor_set(cls, ds: Any) -> "ClassTexts":
+        """Texts from a promptkit DescriptorSet: each class's joined description, in label order."""
+        entries = list(ds.classes)
+        classes = tuple(e.name for e in entries)
+        texts = tuple(e.description for e in entries)
+        set_id = getattr(ds, "set_id", None) or f"{ds.class_set}/v{ds.version}"
+        return cls(classes, texts, f"descriptors:{set_id}", getattr(ds, "content_hash", None))
+
+    @classmethod
+    def from_class_names(cls, classes: Sequence[str]) -> "ClassTexts":
+        """Bare class names, written as the authors did: "happiness." (name and a full stop)."""
+        names = tuple(classes)
+        return cls(names, tuple(f"{n.replace('_', ' ')}." for n in names), "class_names")
+
+    @classmethod
+    def from_template(cls, classes: Sequence[str], template: str) -> "ClassTexts":
+        """Render a manual Jinja2 template once per class (variables: class_name, index).
+
+        `template` is a shipped template name, a path to a .j2 file (both via promptkit), or an
+        inline template string containing `{{`.
+        """
+        names = tuple(classes)
+        texts = tuple(_render(template, name, i).strip() for i, name in enumerate(names))
+        return cls(names, texts, f"template:{template}")
+
+
+def texts_hash(classes: Sequence[str], texts: Sequence[str]) -> str:
+    """sha256 of canonical JSON of the class names and texts."""
+    blob = json.dumps({"classes": list(classes), "texts": list(texts)}, sort_keys=True, ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _render(template: str, class_name: str, index: int) -> str:
+    if "{{" in template:
+        import jinja2
+        import jinja2.sandbox
+
+        env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+        try:
+            return env.from_string(template).render(class_name=class_name, index=index)
+        except jinja2.TemplateError as exc:
+            raise TextsError(f"template {template!r} failed for class {class_name!r}: {exc}") from exc
+    from promptkit.templates import render_template
+
+    return render_template(template, class_name=class_name, index=index)
+
+
+@functools.lru_cache(maxsize=1)
+def clip_tokenizer():
+    """open_clip's CLIP BPE tokenizer (built on first use, then shared)."""
+    from open_clip.tokenizer import SimpleTokenizer
+
+    return SimpleTokenizer()
+
+
+def encode_text(text: str) -> list[int]:
+    """BPE ids of `text` without SOS/EOS (CLIP's lower-casing and whitespace clean-up)."""
+    return list(clip_tokenizer().encode(text))
+
+
+def decode_tokens(ids: Sequence[int]) -> str:
+    """Readable text for BPE ids: CLIP's decode with the spaces before punctuation removed."""
+    raw = clip_tokenizer().decode(list(ids)).strip()
+    for mark in (",", ".", ";", ":", "!", "?"):
+        raw = raw.replace(f" {mark}", mark)
+    return raw
