@@ -1,0 +1,266 @@
+"""Clip lists: the `<clip> <frames> <label>` list files, the datasets' split CSVs and plain CSVs.
+
+Accepted inputs (`read_annotations` picks the format from the content):
+- list file: one clip per line, `<clip folder or video> <number of frames> <label>` separated by
+  whitespace (the path may contain spaces; the last two fields are numbers). `<clip> <label>` is
+  accepted too (the frame count is then read from the folder). Blank lines and `#` lines are skipped.
+- DFEW split CSV (`EmoLabel_DataSplit/train(single-labeled)/set_1.csv`): columns `video_name,label`,
+  labels 1-7 (shifted to 0-6 here); the clip folders are looked up under the data root.
+- plain CSV with a header holding `path` and `label` (and optionally `num_frames`); a label is an
+  integer index or, when `classes` is given, a class name.
+
+List files written on someone else's machine carry absolute paths that do not exist here. With
+`data_root`, a path that does not exist is remapped to the longest suffix of it that exists under
+the data root (`/data/DFEW/Clip/clip_224x224/00001` -> `<root>/Clip/clip_224x224/00001`); the
+matching prefix is remembered, so the search runs once per list, not once per clip.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Sequence
+
+from trainer.data.errors import DataError
+
+DATASETS = ("dfew", "ferv39k", "mafw")
+_FOLDS = {"dfew": 5, "ferv39k": 1, "mafw": 5}
+# Folders under a DFEW root that may hold the per-clip frame folders named by `video_name`.
+_DFEW_FRAME_DIRS = ("Clip/clip_224x224", "clip_224x224", "DFEW_Frame_Face", "Clip/clip_224x224_16f",
+                    "faces", "frames", "Clip", ".")
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    """One clip: a folder of frames or a video file, the frame count its list claims, a label index.
+
+    `source` names where the record came from (`list.txt:12`) for error messages.
+    """
+
+    path: Path
+    num_frames: int | None
+    label: int
+    source: str = ""
+
+
+class PathRemapper:
+    """Maps paths from another machine onto `data_root` by their longest existing suffix."""
+
+    def __init__(self, data_root: Path | str | None, base: Path | None = None) -> None:
+        self.data_root = Path(data_root).expanduser() if data_root is not None else None
+        self.base = base
+        self._prefixes: list[tuple[PurePath, Path]] = []  # (foreign prefix, local replacement)
+
+    def __call__(self, raw: str) -> Path:
+        path = Path(raw).expanduser()
+        if not path.is_absolute():
+            return self._relative(path)
+        if self.data_root is None or path.exists():
+            return path
+        for foreign, local in self._prefixes:
+            if path.is_relative_to(foreign):
+                candidate = local / path.relative_to(foreign)
+                if candidate.exists():
+                    return candidate
+        found = self._search(path)
+        return found if found is not None else path
+
+    def _relative(self, path: Path) -> Path:
+        roots = [r for r in (self.data_root, self.base) if r is not None]
+        for root in roots:
+            if (root / path).exists():
+                return root / path
+        return (roots[0] / path) if roots else path
+
+    def _search(self, path: Path) -> Path | None:
+        parts = path.parts[1:]  # without the anchor
+        for k in range(len(parts), 0, -1):  # longest suffix first
+            candidate = self.data_root / Path(*parts[-k:])
+            if candidate.exists():
+                self._prefixes.append((PurePath(path.anchor, *parts[:-k]), self.data_root))
+                return candidate
+        return None
+
+
+def _parse_label(text: str, where: str, classes: Sequence[str] | None) -> int:
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    if classes:
+        lowered = [c.lower() for c in classes]
+        if text.lower() in lowered:
+            return lowered.index(text.lower())
+        raise DataError(f"{where}: label {text!r} is not a class index nor one of {list(classes)}")
+    raise DataError(f"{where}: label {text!r} is not an integer class index")
+
+
+def _check_label(label: int, where: str, num_classes: int | None) -> None:
+    if label < 0 or (num_classes is not None and label >= num_classes):
+        hint = f"0..{num_classes - 1}" if num_classes is not None else "a non-negative index"
+        raise DataError(f"{where}: label {label} is out of range (expected {hint}); "
+                        "check the list file against the class set")
+
+
+def _read_list_file(path: Path, remap: PathRemapper, classes, num_classes) -> list[ClipRecord]:
+    records = []
+    with open(path, encoding="utf-8-sig") as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            where = f"{path.name}:{lineno}"
+            fields = line.rsplit(maxsplit=2)
+            num_frames: int | None = None
+            if len(fields) == 3 and fields[1].lstrip("-").isdigit():
+                clip, frames_text, label_text = fields
+                num_frames = int(frames_text)
+            else:
+                fields = line.rsplit(maxsplit=1)
+                if len(fields) != 2:
+                    raise DataError(f"{where}: expected '<clip folder> <number of frames> <label>', "
+                                    f"got {line!r}")
+                clip, label_text = fields
+            label = _parse_label(label_text, where, classes)
+            _check_label(label, where, num_classes)
+            records.append(ClipRecord(remap(clip), num_frames, label, where))
+    return records
+
+
+def _dfew_frames_root(csv_path: Path, data_root: Path | None, first_clip: str) -> Path:
+    roots = [data_root] if data_root is not None else []
+    roots.append(csv_path.resolve().parent.parent.parent)  # <root>/EmoLabel_DataSplit/<split>/x.csv
+    looked = []
+    for root in roots:
+        for sub in _DFEW_FRAME_DIRS:
+            folder = (root / sub).resolve()
+            looked.append(str(folder))
+            if (folder / first_clip).exists():
+                return folder
+    raise DataError(f"{csv_path.name}: cannot find the clip folder {first_clip!r}; looked in "
+                    f"{', '.join(dict.fromkeys(looked))} (pass --data-root pointing at the DFEW folder)")
+
+
+def _read_csv(path: Path, remap: PathRemapper, classes, num_classes) -> list[ClipRecord]:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        raise DataError(f"{path}: the CSV file is empty")
+    header = [h.strip().lower() for h in rows[0]]
+    if "video_name" in header and "label" in header:
+        return _read_dfew_csv(path, rows, header, remap.data_root, num_classes)
+    if "path" not in header or "label" not in header:
+        raise DataError(f"{path}: a CSV needs a header with 'path' and 'label' columns "
+                        f"(or DFEW's 'video_name,label'); got {rows[0]!r}")
+    ip, il = header.index("path"), header.index("label")
+    inf = next((header.index(k) for k in ("num_frames", "frames") if k in header), None)
+    records = []
+    for lineno, row in enumerate(rows[1:], 2):
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"{path.name}:{lineno}"
+        if len(row) < len(header):
+            raise DataError(f"{where}: expected {len(header)} columns, got {row!r}")
+        label = _parse_label(row[il], where, classes)
+        _check_label(label, where, num_classes)
+        frames = int(row[inf]) if inf is not None and row[inf].strip().isdigit() else None
+        records.append(ClipRecord(remap(row[ip].strip()), frames, label, where))
+    return records
+
+
+def _read_dfew_csv(path, rows, header, data_root, num_classes) -> list[ClipRecord]:
+    iv, il = header.index("video_name"), header.index("label")
+    body = [(n, r) for n, r in enumerate(rows[1:], 2) if any(c.strip() for c in r)]
+    if not body:
+        return []
+    frames_root = _dfew_frames_root(path, data_root, body[0][1][iv].strip().zfill(5))
+    records = []
+    for lineno, row in body:
+        where = f"{path.name}:{lineno}"
+        label = _parse_label(row[il], where, None) - 1  # DFEW's CSVs count labels from 1
+        _check_label(label, where, num_classes)
+        records.append(ClipRecord(frames_root / row[iv].strip().zfill(5), None, label, where))
+    return records
+
+
+def read_annotations(path: Path | str, data_root: Path | str | None = None, *,
+                     num_classes: int | None = None,
+                     classes: Sequence[str] | None = None) -> list[ClipRecord]:
+    """Read a list file, a DFEW split CSV or a plain CSV into records (remapped onto `data_root`).
+
+    A label outside `0..num_classes-1` raises DataError naming the file and line.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"annotation file not found: {path}")
+    if num_classes is None and classes:
+        num_classes = len(classes)
+    remap = PathRemapper(data_root, base=path.parent)
+    if path.suffix.lower() == ".csv":
+        records = _read_csv(path, remap, classes, num_classes)
+    else:
+        records = _read_list_file(path, remap, classes, num_classes)
+    if not records:
+        raise DataError(f"{path}: no clips listed")
+    return records
+
+
+def _split_names(dataset: str, fold: int, split: str) -> list[str]:
+    if dataset == "ferv39k":
+        return [f"FERV39K_{split}.txt", f"ferv39k_{split}.txt", f"{split}.txt"]
+    tag = dataset.upper()
+    names = [f"{tag}_set_{fold}_{split}.txt", f"{tag}_fold_{fold}_{split}.txt",
+             f"set_{fold}_{split}.txt", f"fold_{fold}_{split}.txt"]
+    if dataset == "dfew":
+        names += [f"{split}(single-labeled)/set_{fold}.csv", f"{split}/set_{fold}.csv"]
+    return names
+
+
+def _search_dirs(data_root: Path, dataset: str) -> list[Path]:
+    subs = (".", "annotation", "annotations", "splits", "EmoLabel_DataSplit")
+    return [(data_root / s) for s in subs]
+
+
+def _find_case_insensitive(folder: Path, relative: str) -> Path | None:
+    exact = folder / relative
+    if exact.is_file():
+        return exact
+    parent = (folder / relative).parent
+    if not parent.is_dir():
+        return None
+    wanted = Path(relative).name.lower()
+    for entry in parent.iterdir():
+        if entry.name.lower() == wanted and entry.is_file():
+            return entry
+    return None
+
+
+def standard_split(dataset: str, data_root: Path | str, fold: int = 1) -> tuple[Path, Path]:
+    """The (train, test) split files of `dataset` for `fold`, found under `data_root`.
+
+    Looks for the authors' annotation names (`annotation/DFEW_set_1_train.txt`, `FERV39K_train.txt`,
+    `MAFW_set_1_train.txt`) and common variants, then DFEW's own split CSVs; raises DataError listing
+    the places it looked when nothing is found.
+    """
+    name = dataset.lower()
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    if not isinstance(fold, int) or not 1 <= fold <= _FOLDS[name]:
+        raise DataError(f"{name} has folds 1..{_FOLDS[name]}, got {fold!r}")
+    root = Path(data_root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"data root not found: {root}")
+    looked: list[str] = []
+    for folder in _search_dirs(root, name):
+        train_names, test_names = _split_names(name, fold, "train"), _split_names(name, fold, "test")
+        for train_name, test_name in zip(train_names, test_names):
+            looked.append(str(folder / train_name))
+            train = _find_case_insensitive(folder, train_name)
+            test = _find_case_insensitive(folder, test_name)
+            if train is not None and test is not None:
+                return train, test
+    shown = "; ".join(looked[:8]) + (f"; ... ({len(looked)} places)" if len(looked) > 8 else "")
+    raise DataError(f"no {name} fold {fold} split files under {root}; looked for {shown}. "
+                    "Pass --train-list/--test-list instead")

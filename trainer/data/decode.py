@@ -1,0 +1,172 @@
+"""Reading frames: folders of JPEG/PNG frames and video files (PyAV), to uint8 tensors.
+
+Only the sampled frames are decoded. Frames of a folder are ordered by a natural (numeric) sort of
+their names, so `2.jpg` comes before `10.jpg`; `frame_order="lexicographic"` gives the plain string
+sort the authors' code used, for exact reproduction of their frame choice.
+
+An unreadable frame (corrupt or truncated file) is replaced by the nearest readable frame of the
+same clip and counted in `LoadStats`, with a logged warning; a clip with no readable frame raises
+DataError naming the clip.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torchvision.io import ImageReadMode, decode_image
+from torchvision.transforms.v2 import functional as TF
+
+from trainer.data.errors import DataError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv"})
+FRAME_ORDERS = ("natural", "lexicographic")
+_DIGITS = re.compile(r"(\d+)")
+
+
+@dataclass
+class LoadStats:
+    """Counts of problems met while loading (per process: each loader worker keeps its own)."""
+
+    replaced_frames: int = 0
+    no_face: int = 0
+    bad_files: set = field(default_factory=set)
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that orders the digit runs of a name by value: `f2` < `f10`."""
+    return tuple(int(p) if p.isdigit() else p for p in _DIGITS.split(name))
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_EXTS
+
+
+def list_frames(folder: Path, order: str = "natural") -> list[Path]:
+    """The image files of a clip folder, in frame order."""
+    if order not in FRAME_ORDERS:
+        raise DataError(f"frame_order must be one of {FRAME_ORDERS}, got {order!r}")
+    with os.scandir(folder) as entries:
+        names = [e.name for e in entries
+                 if os.path.splitext(e.name)[1].lower() in IMAGE_EXTS and e.is_file()]
+    names.sort(key=natural_key if order == "natural" else None)
+    return [folder / n for n in names]
+
+
+def _open_video(path: Path):
+    import av  # PyAV; imported here so frame-folder users never load it
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise DataError(f"cannot open video {path}: {exc}") from exc
+    if not container.streams.video:
+        container.close()
+        raise DataError(f"{path} has no video stream")
+    return container
+
+
+def count_video_frames(path: Path) -> int:
+    """Frame count of a video: the stream's own count, or by decoding when it has none."""
+    container = _open_video(path)
+    try:
+        stream = container.streams.video[0]
+        if stream.frames and stream.frames > 0:
+            return int(stream.frames)
+        return sum(1 for _ in container.decode(stream))
+    except Exception as exc:  # noqa: BLE001 - PyAV raises many types on broken files
+        raise DataError(f"cannot read video {path}: {exc}") from exc
+    finally:
+        container.close()
+
+
+def _decode_selected(path: Path, wanted: set[int]) -> tuple[dict[int, np.ndarray], int]:
+    """Decode `path` up to the last wanted index; returns {index: (H, W, 3) uint8} and frames seen."""
+    container = _open_video(path)
+    got: dict[int, np.ndarray] = {}
+    seen = 0
+    last = max(wanted)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for i, frame in enumerate(container.decode(stream)):
+            seen = i + 1
+            if i in wanted:
+                got[i] = frame.to_ndarray(format="rgb24")
+            if i >= last:
+                break
+    except Exception as exc:  # noqa: BLE001
+        if not got:
+            raise DataError(f"cannot decode video {path}: {exc}") from exc
+    finally:
+        container.close()
+    return got, seen
+
+
+def load_video(path: Path, pick: Callable[[int], np.ndarray], stats: LoadStats) -> torch.Tensor:
+    """Decode the frames `pick(frame_count)` chooses from a video -> `(T, 3, H, W)` uint8."""
+    count = count_video_frames(path)
+    if count < 1:
+        raise DataError(f"video {path} has no frames")
+    indices = pick(count)
+    got, seen = _decode_selected(path, set(int(i) for i in indices))
+    if len(got) < len(set(int(i) for i in indices)):  # the stream's frame count was too high
+        if seen < 1:
+            raise DataError(f"video {path} has no decodable frames")
+        indices = pick(seen)
+        got, _ = _decode_selected(path, set(int(i) for i in indices))
+        if not got:
+            raise DataError(f"video {path} has no decodable frames")
+    keys = sorted(got)
+    frames = [got[min(keys, key=lambda k: (abs(k - int(i)), k))] for i in indices]  # nearest decoded
+    clip = torch.from_numpy(np.stack(frames))  # (T, H, W, 3)
+    return clip.permute(0, 3, 1, 2).contiguous()  # (T, 3, H, W)
+
+
+def read_image(path: Path) -> torch.Tensor:
+    """One image file -> `(3, H, W)` uint8 RGB; raises on unreadable files."""
+    data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+    return decode_image(data, mode=ImageReadMode.RGB)
+
+
+def _read_nearest(frames: list[Path], index: int, cache: dict, stats: LoadStats) -> torch.Tensor:
+    if index in cache:
+        return cache[index]
+    order = sorted(range(len(frames)), key=lambda j: (abs(j - index), j))  # itself, then outward
+    first_error = None
+    for j in order:
+        try:
+            image = cache[j] if j in cache else read_image(frames[j])
+        except (RuntimeError, OSError, ValueError) as exc:
+            first_error = first_error or exc
+            if frames[j] not in stats.bad_files:
+                stats.bad_files.add(frames[j])
+            continue
+        cache[j] = image
+        if j != index:
+            stats.replaced_frames += 1
+            log.warning("unreadable frame %s (%s); using %s instead (%d frames replaced so far)",
+                        frames[index], first_error, frames[j].name, stats.replaced_frames)
+        cache[index] = image
+        return image
+    raise DataError(f"clip {frames[index].parent} has no readable frame (first error: {first_error})")
+
+
+def load_frames(frames: list[Path], indices: np.ndarray, stats: LoadStats) -> torch.Tensor:
+    """Decode the frames at `indices` of a folder listing -> `(T, 3, H, W)` uint8."""
+    cache: dict[int, torch.Tensor] = {}
+    images = [_read_nearest(frames, int(i), cache, stats) for i in indices]
+    h, w = images[0].shape[-2:]
+    if any(im.shape[-2:] != (h, w) for im in images):  # frames of one clip differ in size
+        images = [im if im.shape[-2:] == (h, w) else TF.resize(im, [h, w], antialias=True)
+                  for im in images]
+    return torch.stack(images)  # (T, 3, H, W)
