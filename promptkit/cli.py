@@ -7,6 +7,7 @@ and evaluation (compare, embed, interpret).
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -28,8 +29,8 @@ def _register_commands() -> None:
 
     cli_sets.register(app)
     try:
-        from promptkit import cli_eval
-    except ImportError as exc:  # pragma: no cover - only while cli_eval is absent
+        cli_eval = importlib.import_module("promptkit.cli_eval")
+    except ModuleNotFoundError as exc:  # pragma: no cover - only while cli_eval is absent
         if exc.name != "promptkit.cli_eval":
             raise
     else:

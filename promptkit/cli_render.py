@@ -1,0 +1,81 @@
+"""Rich tables for the descriptor-set commands (pure builders: they return renderables, never print)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+from promptkit.diff import ClassChange
+from promptkit.sets import DescriptorSet
+from promptkit.store import SetSummary
+from promptkit.tokens import TokenRow, budget
+
+
+def set_table(ds: DescriptorSet, title: str | None = None) -> Table:
+    table = Table(title=title or f"{ds.set_id}  ({ds.content_hash[:19]}...)", show_lines=False)
+    table.add_column("label", justify="right")
+    table.add_column("class")
+    table.add_column("tokens", justify="right")
+    table.add_column("description", overflow="fold")
+    table.add_column("dropped", overflow="fold", style="yellow")
+    for index, entry in enumerate(ds.classes):
+        table.add_row(str(index), entry.name, f"{entry.tokens}/{budget(ds.n_ctx)}", entry.description,
+                      "; ".join(entry.dropped) or "-")
+    return table
+
+
+def provenance_lines(ds: DescriptorSet) -> list[str]:
+    prov = ds.provenance
+    lines = [f"set {ds.set_id}{'  (shipped)' if ds.shipped else ''}  file {ds.path}",
+             f"contexts {ds.n_ctx} (budget {budget(ds.n_ctx)} tokens)  hash {ds.content_hash}"]
+    keys = ("source", "model", "endpoint_host", "template", "template_sha256", "sampling", "parent", "created")
+    details = [f"{key}={prov[key]}" for key in keys if prov.get(key) not in (None, "", {})]
+    lines.append("provenance: " + ", ".join(details))
+    return lines
+
+
+def list_table(rows: list[SetSummary]) -> Table:
+    table = Table(title="descriptor sets")
+    for column in ("set", "classes", "source", "model", "created", "where"):
+        table.add_column(column)
+    for row in rows:
+        where = "shipped" if row.shipped else str(row.path.parent.parent)
+        if row.problem:
+            table.add_row(row.set_id, "-", Text("CORRUPT", style="bold red"), "-", "-", Text(row.problem, style="red"))
+            continue
+        table.add_row(row.set_id, str(row.n_classes), row.source, row.model or "-", row.created or "-", where)
+    return table
+
+
+def tokens_table(set_id: str, rows: list[TokenRow], n_ctx: int) -> Table:
+    table = Table(title=f"{set_id} at --contexts {n_ctx}")
+    table.add_column("class")
+    table.add_column("tokens", justify="right")
+    table.add_column("budget", justify="right")
+    table.add_column("status")
+    table.add_column("dropped (stored)", overflow="fold")
+    table.add_column("would drop at this budget", overflow="fold")
+    for row in rows:
+        if row.fits:
+            status = Text("ok", style="green")
+        else:
+            status = Text(f"over by {row.tokens - row.budget}", style="bold red")
+        would = "; ".join(row.would_drop) if row.refit_possible else "(edit the description by hand)"
+        table.add_row(row.name, str(row.tokens), str(row.budget), status, "; ".join(row.dropped) or "-",
+                      would if not row.fits else "-")
+    return table
+
+
+def diff_table(a: str, b: str, changes: list[ClassChange]) -> Table:
+    table = Table(title=f"{a} -> {b}")
+    for column in ("label", "class", "added", "removed", "tokens", "description"):
+        table.add_column(column, overflow="fold")
+    for change in changes:
+        if not change.changed:
+            continue
+        name = change.name_a if not change.renamed else f"{change.name_a} -> {change.name_b}"
+        described = "changed" if change.description_a != change.description_b else "same"
+        table.add_row(str(change.label), str(name), Text("; ".join(change.added), style="green"),
+                      Text("; ".join(change.removed), style="red"),
+                      f"{change.tokens_a} -> {change.tokens_b}", described)
+    return table

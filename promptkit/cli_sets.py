@@ -1,0 +1,209 @@
+"""Descriptor-set commands: generate, list, show, diff, tokens, add, export, import.
+
+Each command parses its options, calls one library function, and renders the result.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from promptkit import cli_render
+from promptkit.errors import ExchangeError
+from promptkit.tokens import DEFAULT_N_CTX
+
+StoreOpt = Annotated[
+    Optional[Path],
+    typer.Option("--store", help="Store root (default: $PROMPTKIT_STORE, else ./descriptions)."),
+]
+ClassSetOpt = Annotated[
+    Optional[str], typer.Option("--class-set", help="Class set for a bare version such as 'v2'.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _store(store: Optional[Path]):
+    from promptkit.store import Store, resolve_store_root
+
+    return Store(resolve_store_root(store))
+
+
+def _echo_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def generate(
+    classes: Annotated[str, typer.Option("--classes", help="dfew | ferv39k | mafw | 'a,b,c' | a file, one class per line.")],
+    name: Annotated[Optional[str], typer.Option("--name", help="Class-set name for your own classes (default: custom, or the file's stem).")] = None,
+    template: Annotated[str, typer.Option("--template", help="Query template: a shipped name (llm_query, llm_short_list) or a .j2 file.")] = "llm_query",
+    model: Annotated[str, typer.Option("--model", help="Model name at the endpoint.")] = "gpt-4o-mini",
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else OpenAI).")] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Answers per class, merged by frequency.")] = 1,
+    temperature: Annotated[float, typer.Option("--temperature")] = 0.7,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Sampling seed (sample i uses seed+i).")] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Longest answer, in LLM tokens.")] = 400,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Requests in flight at once.")] = 16,
+    retries: Annotated[int, typer.Option("--retries", help="Retries on 429, 5xx, timeouts (exponential backoff).")] = 3,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request before it is retried.")] = 60.0,
+    contexts: Annotated[int, typer.Option("--contexts", help="Learned context tokens M; budget = 77 - 2 - M.")] = DEFAULT_N_CTX,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ask an LLM what each class looks like and store the descriptions as a new version."""
+    from promptkit.generate import GenerateConfig, generate_set
+    from promptkit.llm import LLMConfig
+
+    llm = LLMConfig(model=model, base_url=base_url, temperature=temperature, seed=seed, max_tokens=max_tokens,
+                    concurrency=concurrency, retries=retries, timeout=timeout)
+    config = GenerateConfig(classes=classes, name=name, template=template, samples=samples, n_ctx=contexts, llm=llm)
+    result = generate_set(config, _store(store))
+    if as_json:
+        _echo_json(result.to_dict())
+        return
+    console = _console()
+    console.print(cli_render.set_table(result))
+    dropped = sum(len(entry.dropped) for entry in result.classes)
+    console.print(f"wrote {result.set_id} to {result.path}" + (f" ({dropped} descriptor(s) dropped to fit)" if dropped else ""))
+
+
+def list_sets(
+    class_set: Annotated[Optional[str], typer.Argument(help="Only this class set.")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the stored and shipped descriptor sets."""
+    rows = _store(store).list_sets(class_set)
+    if as_json:
+        _echo_json([{**row.__dict__, "path": str(row.path)} for row in rows])
+        return
+    if not rows:
+        typer.echo("no descriptor sets yet: run `promptkit generate --classes mafw`")
+        return
+    _console().print(cli_render.list_table(rows))
+
+
+def show(
+    ref: Annotated[str, typer.Argument(help="mafw/v2, v2 (with --class-set), mafw (latest), or a .json path.")],
+    class_set: ClassSetOpt = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one descriptor set (descriptions in label order, provenance)."""
+    ds = _store(store).load(ref, class_set)
+    if as_json:
+        _echo_json(ds.to_dict())
+        return
+    console = _console()
+    for line in cli_render.provenance_lines(ds):
+        console.print(line)
+    console.print(cli_render.set_table(ds))
+
+
+def diff(
+    a: Annotated[str, typer.Argument(help="First set, e.g. mafw/v1.")],
+    b: Annotated[str, typer.Argument(help="Second set, e.g. mafw/v2 or v2.")],
+    class_set: ClassSetOpt = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per-class changes between two descriptor sets."""
+    from promptkit.diff import diff_sets
+
+    the_store = _store(store)
+    left = the_store.load(a, class_set)
+    right = the_store.load(b, class_set or left.class_set)
+    changes = diff_sets(left, right)
+    if as_json:
+        _echo_json([{**c.__dict__, "changed": c.changed} for c in changes])
+        return
+    if not any(change.changed for change in changes):
+        typer.echo(f"{left.set_id} and {right.set_id} have the same descriptors and descriptions")
+        return
+    _console().print(cli_render.diff_table(left.set_id, right.set_id, changes))
+
+
+def tokens(
+    ref: Annotated[str, typer.Argument(help="Set to check, e.g. mafw/v1.")],
+    contexts: Annotated[int, typer.Option("--contexts", help="Learned context tokens M.")] = DEFAULT_N_CTX,
+    class_set: ClassSetOpt = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per-class token use against the budget 77 - 2 - M (and what would be dropped to fit)."""
+    from promptkit.tokens import token_report
+
+    ds = _store(store).load(ref, class_set)
+    rows = token_report(ds.classes, contexts)
+    if as_json:
+        _echo_json([{**row.__dict__, "fits": row.fits} for row in rows])
+        return
+    _console().print(cli_render.tokens_table(ds.set_id, rows, contexts))
+
+
+def add(
+    path: Annotated[Path, typer.Argument(help="A hand-edited set JSON (e.g. from `promptkit show mafw/v1 --json`).")],
+    class_set: ClassSetOpt = None,
+    contexts: Annotated[Optional[int], typer.Option("--contexts", help="Budget context M (default: the file's, else 8).")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Validate a hand-edited set and store it as a new version (provenance: hand-edited)."""
+    from promptkit.exchange import import_set
+
+    if path.suffix.lower() != ".json":
+        raise ExchangeError(f"`promptkit add` takes a .json file, got {path}; use `promptkit import` for CSV or datasets")
+    result = import_set(path, _store(store), class_set=class_set, n_ctx=contexts, source="hand-edited")
+    typer.echo(f"wrote {result.set_id} to {result.path}")
+
+
+def export(
+    ref: Annotated[str, typer.Argument(help="Set to export, e.g. mafw/v1.")],
+    out: Annotated[Path, typer.Argument(help="Output: a .csv file or a dataset folder (must not exist).")],
+    fmt: Annotated[str, typer.Option("--format", help="csv | hf (Hugging Face datasets save_to_disk).")] = "csv",
+    class_set: ClassSetOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Export a set as CSV or as a Hugging Face dataset folder."""
+    from promptkit.exchange import export_csv, export_hf
+
+    writers = {"csv": export_csv, "hf": export_hf}
+    if fmt not in writers:
+        raise ExchangeError(f"unknown --format {fmt!r}: use csv or hf")
+    ds = _store(store).load(ref, class_set)
+    written = writers[fmt](ds, out)
+    typer.echo(f"exported {ds.set_id} to {written}")
+
+
+def import_(
+    path: Annotated[Path, typer.Argument(help="A .csv file, a saved dataset folder, or a set .json.")],
+    class_set: ClassSetOpt = None,
+    contexts: Annotated[Optional[int], typer.Option("--contexts", help="Budget context M (default: the file's, else 8).")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Import a set (CSV, Hugging Face dataset, JSON) as a new validated version."""
+    from promptkit.exchange import import_set
+
+    result = import_set(path, _store(store), class_set=class_set, n_ctx=contexts)
+    typer.echo(f"wrote {result.set_id} to {result.path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the descriptor-set commands to the root `promptkit` app."""
+    app.command("generate")(generate)
+    app.command("list")(list_sets)
+    app.command("show")(show)
+    app.command("diff")(diff)
+    app.command("tokens")(tokens)
+    app.command("add")(add)
+    app.command("export")(export)
+    app.command("import")(import_)
+
+
+__all__ = ["register"]

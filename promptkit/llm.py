@@ -1,0 +1,209 @@
+"""Querying any OpenAI-compatible chat endpoint. The only module that imports `openai`.
+
+Prompts are sent concurrently (asyncio, bounded by a semaphore); 429, 5xx, connection errors and
+timeouts are retried by the client with exponential backoff (`retries`, `timeout`). Every client
+error is mapped to an LLMError with one line that says what failed and what to change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from typing import Sequence
+from urllib.parse import urlsplit
+
+from promptkit.errors import LLMError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """Where and how to ask. `api_key` / `base_url` None: read OPENAI_API_KEY / OPENAI_BASE_URL."""
+
+    model: str = DEFAULT_MODEL
+    base_url: str | None = None
+    api_key: str | None = None
+    temperature: float | None = 0.7
+    seed: int | None = None
+    max_tokens: int = 400
+    concurrency: int = 16
+    retries: int = 3
+    timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise LLMError(f"--model must name a model, got {self.model!r}")
+        if self.temperature is not None and not 0.0 <= self.temperature <= 2.0:
+            raise LLMError(f"--temperature must be between 0 and 2, got {self.temperature!r}")
+        if not isinstance(self.max_tokens, int) or self.max_tokens < 16:
+            raise LLMError(f"--max-tokens must be an integer >= 16, got {self.max_tokens!r}")
+        if not isinstance(self.concurrency, int) or not 1 <= self.concurrency <= 256:
+            raise LLMError(f"--concurrency must be between 1 and 256, got {self.concurrency!r}")
+        if not isinstance(self.retries, int) or not 0 <= self.retries <= 20:
+            raise LLMError(f"--retries must be between 0 and 20, got {self.retries!r}")
+        if not self.timeout > 0:
+            raise LLMError(f"--timeout must be > 0 seconds, got {self.timeout!r}")
+
+    def resolved_base_url(self) -> str:
+        url = (self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).strip()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise LLMError(f"bad --base-url {url!r}: expected http(s)://host[:port]/v1")
+        return url.rstrip("/")
+
+    def resolved_api_key(self) -> str:
+        key = self.api_key if self.api_key is not None else os.environ.get("OPENAI_API_KEY", "")
+        if not key.strip():
+            raise LLMError(
+                "no API key: set OPENAI_API_KEY (for a local server any dummy value such as 'sk-local' works)"
+            )
+        return key.strip()
+
+
+def endpoint_host(base_url: str) -> str:
+    """`host[:port]` of an endpoint, without any user:password part (safe for provenance)."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def ask_all(config: LLMConfig, prompts: Sequence[str], samples: int = 1) -> list[list[str]]:
+    """Answers for every prompt: `result[i][s]` is sample `s` for `prompts[i]` (text, maybe empty).
+
+    Raises LLMError on the first request that fails after the client's retries; the rest are cancelled.
+    """
+    if not isinstance(samples, int) or samples < 1:
+        raise LLMError(f"--samples must be an integer >= 1, got {samples!r}")
+    base_url = config.resolved_base_url()
+    api_key = config.resolved_api_key()
+    return asyncio.run(_ask_all(config, base_url, api_key, list(prompts), samples))
+
+
+async def _ask_all(config: LLMConfig, base_url: str, api_key: str, prompts: list[str], samples: int) -> list[list[str]]:
+    import openai
+
+    client = openai.AsyncOpenAI(
+        api_key=api_key, base_url=base_url, max_retries=config.retries, timeout=config.timeout
+    )
+    gate = asyncio.Semaphore(config.concurrency)
+    jobs = [(i, s) for i in range(len(prompts)) for s in range(samples)]
+
+    async def one(i: int, s: int) -> str:
+        async with gate:
+            seed = None if config.seed is None else config.seed + s
+            return await _complete(client, config, base_url, prompts[i], seed)
+
+    try:
+        tasks = [asyncio.ensure_future(one(i, s)) for i, s in jobs]
+        await _first_error_cancels_all(tasks)
+        answers = [[""] * samples for _ in prompts]
+        for (i, s), task in zip(jobs, tasks):
+            answers[i][s] = task.result()
+        return answers
+    finally:
+        await client.close()
+
+
+async def _first_error_cancels_all(tasks: list[asyncio.Future]) -> None:
+    pending = set(tasks)
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+        failed = [t for t in done if t.exception() is not None]
+        if failed:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            raise failed[0].exception()
+
+
+async def _complete(client, config: LLMConfig, base_url: str, prompt: str, seed: int | None) -> str:
+    import openai
+
+    extra: dict = {}
+    if config.temperature is not None:
+        extra["temperature"] = config.temperature
+    if seed is not None:
+        extra["seed"] = seed
+    try:
+        response = await client.chat.completions.create(
+            model=config.model,
+            messages=[{"role": "user", "content": prompt}],
+            max_tokens=config.max_tokens,
+            **extra,
+        )
+    except openai.OpenAIError as exc:
+        raise await _explain(exc, client, config, base_url) from exc
+    if not response.choices:
+        return ""
+    return response.choices[0].message.content or ""
+
+
+async def _explain(exc: Exception, client, config: LLMConfig, base_url: str) -> LLMError:
+    """One clear line for each way the endpoint can fail."""
+    import openai
+
+    tries = {0: "(retries disabled)", 1: "after 1 retry"}.get(config.retries, f"after {config.retries} retries")
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMError(
+            f"the LLM server at {base_url} did not answer within {config.timeout:g}s {tries}: "
+            "raise --timeout or --retries, or check the server"
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        cause = _root_cause(exc)
+        return LLMError(
+            f"cannot reach the LLM server at {base_url}: {cause} {tries} — is it running? "
+            "(--base-url / OPENAI_BASE_URL)"
+        )
+    if isinstance(exc, openai.AuthenticationError):
+        return LLMError(f"the LLM server at {base_url} rejected the API key (401): check OPENAI_API_KEY")
+    if isinstance(exc, openai.PermissionDeniedError):
+        return LLMError(f"the LLM server at {base_url} refused access (403): {_message(exc)}")
+    if isinstance(exc, openai.NotFoundError):
+        known = await _model_names(client)
+        hint = f"available: {', '.join(known[:10])}" if known else "check --model, and that --base-url ends in /v1"
+        return LLMError(f"model {config.model!r} not found at {base_url} (404): {hint}")
+    if isinstance(exc, openai.RateLimitError):
+        return LLMError(
+            f"the LLM server at {base_url} kept rate-limiting (429) {tries}: lower --concurrency or raise --retries"
+        )
+    if isinstance(exc, openai.APIStatusError):
+        return LLMError(f"the LLM server at {base_url} answered {exc.status_code} {tries}: {_message(exc)}")
+    return LLMError(f"the LLM request to {base_url} failed: {exc}")
+
+
+async def _model_names(client) -> list[str]:
+    try:
+        page = await client.with_options(max_retries=0, timeout=5.0).models.list()
+        return sorted(model.id for model in page.data)
+    except Exception as exc:  # best effort: only used to improve an error message
+        log.debug("could not list models: %s", exc)
+        return []
+
+
+def _root_cause(exc: BaseException) -> str:
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    if any(isinstance(e, ConnectionRefusedError) or "refused" in str(e).lower() for e in chain):
+        return "connection refused"
+    if any(isinstance(e, OSError) and "name or service not known" in str(e).lower() for e in chain):
+        return "unknown host"
+    text = str(chain[-1]).strip() or type(chain[-1]).__name__
+    return text.splitlines()[0][:200]
+
+
+def _message(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])[:200]
+    return str(getattr(exc, "message", exc))[:200]

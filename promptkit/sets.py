@@ -1,0 +1,151 @@
+"""The descriptor-set data model: entries per class, the set, its JSON form and its content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from promptkit.errors import CorruptSetError
+
+FORMAT = "promptkit-descriptor-set"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ClassEntry:
+    """One class: its descriptors (kept, in rank order), the description, and how it came about."""
+
+    name: str
+    descriptors: list[str]
+    description: str
+    tokens: int
+    raw_answers: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # descriptors dropped to fit the budget
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "descriptors": list(self.descriptors),
+            "dropped": list(self.dropped),
+            "description": self.description,
+            "tokens": self.tokens,
+            "raw_answers": list(self.raw_answers),
+        }
+
+
+@dataclass
+class DescriptorSet:
+    """A stored version of a class set's descriptions. `classes` is in label order."""
+
+    version: int
+    class_set: str
+    classes: list[ClassEntry]
+    provenance: dict
+    content_hash: str = ""
+    n_ctx: int = 8
+    path: Path | None = field(default=None, compare=False)
+    shipped: bool = field(default=False, compare=False)
+
+    @property
+    def set_id(self) -> str:
+        return f"{self.class_set}/v{self.version}"
+
+    @property
+    def class_names(self) -> list[str]:
+        return [entry.name for entry in self.classes]
+
+    @property
+    def descriptions(self) -> list[str]:
+        return [entry.description for entry in self.classes]
+
+    def hashed_content(self) -> dict:
+        """What the content hash covers: everything but the version number and the hash itself."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "class_set": self.class_set,
+            "n_ctx": self.n_ctx,
+            "classes": [entry.to_dict() for entry in self.classes],
+            "provenance": self.provenance,
+        }
+
+    def compute_hash(self) -> str:
+        canonical = json.dumps(self.hashed_content(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def to_dict(self) -> dict:
+        content = self.hashed_content()
+        return {
+            "format": content["format"],
+            "format_version": content["format_version"],
+            "class_set": self.class_set,
+            "version": self.version,
+            "set_id": self.set_id,
+            "n_ctx": self.n_ctx,
+            "content_hash": self.content_hash,
+            "provenance": self.provenance,
+            "classes": content["classes"],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def set_from_dict(data: object, where: str, verify_hash: bool = True) -> DescriptorSet:
+    """Validate a parsed version file; CorruptSetError naming `where` on any problem."""
+    if not isinstance(data, dict):
+        raise CorruptSetError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    if data.get("format") != FORMAT:
+        raise CorruptSetError(f"{where}: not a promptkit descriptor set (format is {data.get('format')!r})")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise CorruptSetError(f"{where}: unsupported format_version {data.get('format_version')!r}")
+    version = _field(data, "version", int, where)
+    n_ctx = _field(data, "n_ctx", int, where)
+    if version < 1 or n_ctx < 0:
+        raise CorruptSetError(f"{where}: bad version {version!r} or n_ctx {n_ctx!r}")
+    classes_raw = _field(data, "classes", list, where)
+    if not classes_raw:
+        raise CorruptSetError(f"{where}: the set has no classes")
+    result = DescriptorSet(
+        version=version,
+        class_set=_field(data, "class_set", str, where),
+        classes=[_entry_from_dict(item, f"{where}: class {i}") for i, item in enumerate(classes_raw)],
+        provenance=_field(data, "provenance", dict, where),
+        content_hash=_field(data, "content_hash", str, where),
+        n_ctx=n_ctx,
+    )
+    if verify_hash and result.compute_hash() != result.content_hash:
+        raise CorruptSetError(
+            f"{where} was modified after it was written (content hash mismatch); versions are immutable: "
+            "restore the file, or store your edit as a new version with `promptkit add`"
+        )
+    return result
+
+
+def _entry_from_dict(item: object, where: str) -> ClassEntry:
+    if not isinstance(item, dict):
+        raise CorruptSetError(f"{where}: expected an object, got {type(item).__name__}")
+    return ClassEntry(
+        name=_field(item, "name", str, where),
+        descriptors=_strings(item, "descriptors", where),
+        dropped=_strings(item, "dropped", where),
+        description=_field(item, "description", str, where),
+        tokens=_field(item, "tokens", int, where),
+        raw_answers=_strings(item, "raw_answers", where),
+    )
+
+
+def _field(data: dict, key: str, kind: type, where: str):
+    value = data.get(key)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise CorruptSetError(f"{where}: field {key!r} must be {kind.__name__}, got {value!r:.60}")
+    return value
+
+
+def _strings(data: dict, key: str, where: str) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CorruptSetError(f"{where}: field {key!r} must be a list of strings")
+    return list(value)

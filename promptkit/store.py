@@ -1,0 +1,281 @@
+"""The versioned store of descriptor sets: `<root>/<class set>/vN.json`, immutable once written.
+
+New versions are written to a temp file in the same folder and hard-linked into place, so a
+version appears whole or not at all and two concurrent writers can never both create `v3`
+(the loser moves on to `v4`). Files are never modified; loading verifies their content hash.
+The shipped sets (read-only) fill in for class sets or versions the store root does not have.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from promptkit.classes import BUILTIN_CLASS_SETS, check_class_names, check_set_name
+from promptkit.errors import ClassSetError, CorruptSetError, PromptkitError, StoreError
+from promptkit.resources import shipped_descriptions_dir
+from promptkit.sets import ClassEntry, DescriptorSet, set_from_dict
+from promptkit.tokens import check_description
+
+__all__ = ["ClassEntry", "DescriptorSet", "SetSummary", "Store", "resolve_store_root"]
+
+_VERSION_FILE = re.compile(r"^v([1-9][0-9]*)\.json$")
+_SET_REF = re.compile(r"^([a-z0-9][a-z0-9_-]*)/(v[1-9][0-9]*|latest)$")
+_VERSION_REF = re.compile(r"^(v[1-9][0-9]*|latest)$")
+_MAX_WRITE_TRIES = 100
+
+
+def resolve_store_root(explicit: str | Path | None = None) -> Path:
+    """`--store DIR`, else $PROMPTKIT_STORE, else `./descriptions`."""
+    chosen = explicit or os.environ.get("PROMPTKIT_STORE") or "descriptions"
+    return Path(chosen).expanduser()
+
+
+@dataclass(frozen=True)
+class SetSummary:
+    """One line of `promptkit list`."""
+
+    set_id: str
+    class_set: str
+    version: int
+    path: Path
+    shipped: bool
+    n_classes: int = 0
+    source: str = ""
+    model: str = ""
+    created: str = ""
+    problem: str = ""  # non-empty when the file is corrupt
+
+
+class Store:
+    """A store root plus the read-only shipped sets behind it."""
+
+    def __init__(self, root: str | Path, shipped_root: Path | None = None) -> None:
+        self.root = Path(root).expanduser()
+        self.shipped_root = shipped_root if shipped_root is not None else shipped_descriptions_dir()
+
+    # ---- reading -------------------------------------------------------------------------------
+    def class_sets(self) -> list[str]:
+        names = set()
+        for base in (self.root, self.shipped_root):
+            if base.is_dir():
+                names.update(p.name for p in base.iterdir() if p.is_dir() and _has_versions(p))
+        return sorted(names)
+
+    def versions(self, class_set: str) -> dict[int, tuple[Path, bool]]:
+        """version -> (file, shipped?); the store root's files win over shipped ones."""
+        found: dict[int, tuple[Path, bool]] = {}
+        for base, shipped in ((self.shipped_root, True), (self.root, False)):
+            for number, path in _version_files(base / class_set).items():
+                is_shipped = shipped or _same_dir(base, self.shipped_root)
+                found[number] = (path, is_shipped)
+        return dict(sorted(found.items()))
+
+    def load(self, ref: str, class_set: str | None = None) -> DescriptorSet:
+        """Load `mafw/v2`, `v2` (with `class_set`), `mafw` / `mafw/latest`, or a path to a JSON file."""
+        ref = str(ref).strip()
+        name, version = self._parse_ref(ref, class_set)
+        if name is None:
+            return load_file(Path(ref))
+        check_set_name(name)
+        available = self.versions(name)
+        if not available:
+            raise StoreError(
+                f"no descriptor sets for class set {name!r} in {self.root} or the shipped sets: "
+                f"run `promptkit generate --classes {name}` first (`promptkit list` shows what exists)"
+            )
+        number = max(available) if version == "latest" else int(version[1:])
+        if number not in available:
+            have = ", ".join(f"v{n}" for n in available)
+            raise StoreError(f"unknown version {name}/v{number}: class set {name!r} has {have}")
+        path, shipped = available[number]
+        result = load_file(path, expect=(name, number))
+        result.shipped = shipped
+        return result
+
+    def latest(self, class_set: str) -> DescriptorSet | None:
+        return self.load(f"{class_set}/latest") if self.versions(class_set) else None
+
+    def list_sets(self, class_set: str | None = None) -> list[SetSummary]:
+        rows: list[SetSummary] = []
+        for name in [class_set] if class_set else self.class_sets():
+            for number, (path, shipped) in self.versions(name).items():
+                rows.append(_summarise(name, number, path, shipped))
+        return rows
+
+    @staticmethod
+    def _parse_ref(ref: str, class_set: str | None) -> tuple[str | None, str]:
+        match = _SET_REF.match(ref)
+        if match:
+            if class_set and class_set != match.group(1):
+                raise StoreError(f"set {ref!r} does not belong to class set {class_set!r}")
+            return match.group(1), match.group(2)
+        if _VERSION_REF.match(ref):
+            if not class_set:
+                raise StoreError(f"{ref!r} needs a class set: write it as <class set>/{ref}, e.g. mafw/{ref}")
+            return class_set, ref
+        if ref.endswith(".json") or os.sep in ref or "/" in ref:
+            return None, ref
+        if re.fullmatch(r"[a-z0-9][a-z0-9_-]*", ref):
+            return ref, "latest"
+        raise StoreError(f"bad set reference {ref!r}: use <class set>/vN (e.g. mafw/v2), vN, or a path to a .json file")
+
+    # ---- writing -------------------------------------------------------------------------------
+    def add(
+        self, class_set: str, classes: list[ClassEntry], provenance: dict, n_ctx: int
+    ) -> DescriptorSet:
+        """Validate and write the next version of `class_set`; returns it with version and hash."""
+        check_set_name(class_set)
+        self._check_classes(class_set, [entry.name for entry in classes])
+        for entry in classes:
+            entry.tokens = check_description(entry.description, n_ctx, label=entry.name)
+            if not entry.description.strip():
+                raise StoreError(f"class {entry.name!r} has an empty description")
+        _check_provenance(provenance)
+        result = DescriptorSet(0, class_set, list(classes), dict(provenance), n_ctx=n_ctx)
+        result.content_hash = result.compute_hash()
+        return self._write_next(result)
+
+    def check_can_add(self, class_set: str, names: list[str]) -> None:
+        """Fail early (before any LLM call) if a version of these classes could not be written."""
+        check_set_name(class_set)
+        self._check_classes(class_set, names)
+        existing = self.root / class_set
+        while not existing.exists() and existing.parent != existing:
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise StoreError(
+                f"store {self.root} is not writable ({existing} is not a writable folder): "
+                "choose another with --store DIR or PROMPTKIT_STORE"
+            )
+
+    def _check_classes(self, class_set: str, names: list[str]) -> None:
+        check_class_names(names, where=f"class set {class_set!r}")
+        builtin = BUILTIN_CLASS_SETS.get(class_set)
+        expected = list(builtin) if builtin else None
+        if expected is None and self.versions(class_set):
+            expected = self.load(f"{class_set}/latest").class_names
+        if expected is not None and list(names) != expected:
+            raise ClassSetError(
+                f"classes {names} do not match class set {class_set!r} {expected} (same names, same label "
+                "order); pick another class set name for a different class list"
+            )
+
+    def _write_next(self, result: DescriptorSet) -> DescriptorSet:
+        folder = self.root / result.class_set
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=".writing-", suffix=".json", dir=folder)
+            os.close(fd)
+        except OSError as exc:
+            raise StoreError(
+                f"store {self.root} is not writable ({exc.strerror or exc}): "
+                "choose another with --store DIR or PROMPTKIT_STORE"
+            ) from exc
+        tmp = Path(tmp_name)
+        try:
+            number = max(self.versions(result.class_set), default=0) + 1
+            for _ in range(_MAX_WRITE_TRIES):
+                result.version = number
+                _write_fsync(tmp, result.to_json())
+                target = folder / f"v{number}.json"
+                try:
+                    os.link(tmp, target)  # fails if the target exists: exclusive and atomic
+                except FileExistsError:
+                    number += 1
+                    continue
+                _make_read_only(target)
+                result.path, result.shipped = target, False
+                return result
+            raise StoreError(f"could not claim a new version in {folder} after {_MAX_WRITE_TRIES} tries")
+        except OSError as exc:
+            raise StoreError(f"cannot write to store {self.root}: {exc.strerror or exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def load_file(path: Path, expect: tuple[str, int] | None = None) -> DescriptorSet:
+    """Read and verify one version file; `expect` = (class set, version) implied by its location."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise StoreError(f"no such descriptor set file: {path}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorruptSetError(f"cannot read {path}: {exc}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CorruptSetError(
+            f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}): restore it from version control or remove it"
+        ) from exc
+    result = set_from_dict(data, str(path))
+    if expect is not None and (result.class_set, result.version) != expect:
+        raise CorruptSetError(
+            f"{path} holds {result.set_id} but its location says {expect[0]}/v{expect[1]}: restore or remove it"
+        )
+    result.path = path
+    return result
+
+
+def _summarise(name: str, number: int, path: Path, shipped: bool) -> SetSummary:
+    base = dict(set_id=f"{name}/v{number}", class_set=name, version=number, path=path, shipped=shipped)
+    try:
+        loaded = load_file(path, expect=(name, number))
+    except PromptkitError as exc:
+        return SetSummary(**base, problem=str(exc))
+    prov = loaded.provenance
+    return SetSummary(
+        **base,
+        n_classes=len(loaded.classes),
+        source=str(prov.get("source", "")),
+        model=str(prov.get("model", "")),
+        created=str(prov.get("created", "")),
+    )
+
+
+def _check_provenance(provenance: dict) -> None:
+    if not isinstance(provenance, dict) or not provenance.get("source"):
+        raise StoreError("provenance must be a dict with a 'source' entry")
+    secret = [key for key in provenance if re.search(r"api.?key|secret|password|authori[sz]ation", str(key), re.I)]
+    if secret:
+        raise StoreError(f"provenance must not hold credentials (found key {secret[0]!r})")
+
+
+def _version_files(folder: Path) -> dict[int, Path]:
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for path in folder.iterdir():
+        match = _VERSION_FILE.match(path.name)
+        if match and path.is_file():
+            found[int(match.group(1))] = path
+    return found
+
+
+def _has_versions(folder: Path) -> bool:
+    return bool(_version_files(folder))
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _write_fsync(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _make_read_only(path: Path) -> None:
+    try:
+        path.chmod(0o444)
+    except OSError:  # some filesystems ignore modes; immutability is still enforced by the hash
+        pass

@@ -1,0 +1,99 @@
+"""Jinja2 templates: the LLM query and the manual prompt templates.
+
+A shipped template is named by its file stem (`llm_query`, `photo_of`, ...); anything else is a
+path to the user's own `.j2` file, rendered in a sandbox. Both use StrictUndefined, so a template
+that uses a variable nobody gave is an error naming that variable, never an empty string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import jinja2.sandbox
+
+from promptkit.errors import TemplateError
+from promptkit.resources import templates_dir
+
+DEFAULT_QUERY_TEMPLATE = "llm_query"
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    """A template's text and identity (for provenance)."""
+
+    name: str  # shipped stem, or the user file's path as given
+    text: str
+    user: bool  # True: a user file, rendered sandboxed
+
+    @property
+    def sha256(self) -> str:
+        return "sha256:" + hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+def shipped_templates() -> list[str]:
+    """Stems of the shipped templates, sorted."""
+    return sorted(p.stem for p in templates_dir().glob("*.j2"))
+
+
+def load_template(name_or_path: str | Path) -> TemplateSource:
+    """Find a shipped template by stem (with or without `.j2`) or read a user template file."""
+    raw = str(name_or_path).strip()
+    if not raw:
+        raise TemplateError("empty template name: give a shipped template name or a .j2 file path")
+    stem = raw[:-3] if raw.endswith(".j2") else raw
+    shipped = templates_dir() / f"{stem}.j2"
+    looks_like_path = "/" in raw or "\\" in raw or Path(raw).is_file()
+    if not looks_like_path and re.fullmatch(r"[A-Za-z0-9_-]+", stem) and shipped.is_file():
+        return TemplateSource(stem, _read(shipped), user=False)
+    path = Path(raw).expanduser()
+    if path.is_file():
+        return TemplateSource(raw, _read(path), user=True)
+    available = ", ".join(shipped_templates()) or "(none found)"
+    raise TemplateError(f"unknown template {raw!r}: use a shipped one ({available}) or a path to a .j2 file")
+
+
+def render_template(name_or_path: str | Path, **variables: object) -> str:
+    """Render a template with StrictUndefined (user files sandboxed); returns stripped text."""
+    return render_source(load_template(name_or_path), **variables)
+
+
+def render_source(source: TemplateSource, **variables: object) -> str:
+    """Render an already loaded template; errors name the template and the missing variable."""
+    env_cls = jinja2.sandbox.SandboxedEnvironment if source.user else jinja2.Environment
+    env = env_cls(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    try:
+        template = env.from_string(source.text)
+        text = template.render(**variables)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"template {source.name!r} line {exc.lineno}: {exc.message}") from exc
+    except jinja2.UndefinedError as exc:
+        given = ", ".join(sorted(variables)) or "none"
+        missing = _undefined_name(str(exc))
+        raise TemplateError(
+            f"template {source.name!r} uses the variable {missing} which is not given "
+            f"(available: {given})"
+        ) from exc
+    except jinja2.sandbox.SecurityError as exc:
+        raise TemplateError(f"template {source.name!r} tried an unsafe operation: {exc}") from exc
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"template {source.name!r} failed to render: {exc}") from exc
+    text = text.strip()
+    if not text:
+        raise TemplateError(f"template {source.name!r} rendered to empty text")
+    return text
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateError(f"cannot read template {path}: {exc}") from exc
+
+
+def _undefined_name(message: str) -> str:
+    match = re.search(r"'([^']+)' is undefined", message)
+    return repr(match.group(1)) if match else f"({message})"
