@@ -145,3 +145,28 @@ def looks_official(path: Path) -> bool:
     except Exception:  # noqa: BLE001 - only a hint for the error message
         return False
 
+
+
+def describe_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A summary of a native checkpoint without building the model: config, texts, sizes, extras."""
+    obj = read_native(path)
+    payload = obj["model"]
+    if not isinstance(payload, dict) or "config" not in payload or "state_dict" not in payload:
+        raise CheckpointError(f"{path} holds a malformed model payload")
+    cfg = ModelConfig.from_dict(dict(payload["config"]))
+    texts = ClassTexts.from_dict(payload.get("texts", {}))
+    counts: dict[str, int] = {}
+    for key, value in payload["state_dict"].items():
+        part = key.split(".", 1)[0]
+        counts[part] = counts.get(part, 0) + int(value.numel())
+    extras = {k: v for k, v in obj.items() if k not in ("format", "format_version", "model")}
+    return {
+        "path": str(path),
+        "format_version": obj.get("format_version"),
+        "config": cfg.to_dict(),
+        "texts": texts.to_dict(),
+        "preprocessing": payload.get("preprocessing", {}),
+        "tensor_elements": counts,
+        "extra_keys": sorted(extras),
+        "imported_from": extras.get("imported_from"),
+    }

@@ -227,3 +227,35 @@ def test_load_model_points_to_import(authors_ckpt):
     path, _ = authors_ckpt
     with pytest.raises(CheckpointError, match="import-official"):
         load_model(path)
+
+
+def _cli(argv):
+    from trainer.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in argv])
+    return exit_info.value.code
+
+
+def test_cli_import_then_info(authors_ckpt, tmp_path, capsys):
+    path, _ = authors_ckpt
+    out = tmp_path / "native.pth"
+    assert _cli(["import-official", path, out, "--classes", "happy,sad,calm"]) == 0
+    assert "raised cheeks" in capsys.readouterr().out
+    assert _cli(["info", out, "--json"]) == 0
+    import json
+
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["config"]["n_ctx"] == M and summary["texts"]["classes"] == ["happy", "sad", "calm"]
+    assert summary["imported_from"]["epoch"] == 12
+
+
+def test_cli_bad_input_is_one_line(tmp_path, capsys):
+    plain = tmp_path / "plain.pth"
+    torch.save({"weights": torch.zeros(1)}, plain)
+    assert _cli(["import-official", plain, tmp_path / "o.pth"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "not a DFER-CLIP checkpoint" in err[0]
+    assert _cli(["info", plain]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a DFER-CLIP toolkit checkpoint" in err[0]
