@@ -25,6 +25,14 @@ def default_answer(model: str, prompt: str) -> str:
     return "1. Raised eyebrows\n2. Widened eyes\n3. Open mouth\n4. Tense lips\n"
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # Clients that give up (timeouts, cancelled requests) reset their sockets: not an error here.
+        return
+
+
 class FakeLLMServer:
     """Threaded fake endpoint. `url` ends in /v1; `requests` records every chat request body."""
 
@@ -56,9 +64,10 @@ class FakeLLMServer:
 
     def start(self) -> "FakeLLMServer":
         handler = type("Handler", (_Handler,), {"owner": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-llm", daemon=True)
+        self._httpd = _QuietServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-llm", daemon=True
+        )
         self._thread.start()
         return self
 

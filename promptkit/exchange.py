@@ -16,9 +16,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from promptkit import __version__
 from promptkit.errors import ExchangeError
-from promptkit.sets import ClassEntry, DescriptorSet
+from promptkit.sets import ClassEntry, DescriptorSet, toolkit_version
 from promptkit.store import Store
 from promptkit.tokens import DEFAULT_N_CTX, count_tokens, join_descriptors
 
@@ -116,7 +115,7 @@ def import_set(
         "parent": meta.get("set_id"),
         "parent_content_hash": meta.get("content_hash"),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "promptkit_version": __version__,
+        "promptkit_version": toolkit_version(),
     }
     parent_prov = meta.get("provenance")
     if isinstance(parent_prov, dict):

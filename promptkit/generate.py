@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from promptkit import __version__
 from promptkit.classes import ClassSet, resolve_classes
 from promptkit.errors import ParseError, PromptkitError
 from promptkit.llm import LLMConfig, ask_all, endpoint_host
 from promptkit.parse import parse_answer, rank_descriptors
-from promptkit.sets import ClassEntry, DescriptorSet
+from promptkit.sets import ClassEntry, DescriptorSet, toolkit_version
 from promptkit.store import Store
 from promptkit.templates import DEFAULT_QUERY_TEMPLATE, TemplateSource, load_template, render_source
 from promptkit.tokens import DEFAULT_N_CTX, budget, fit_descriptors
@@ -97,6 +96,6 @@ def generate_set(config: GenerateConfig, store: Store) -> DescriptorSet:
         },
         "class_spec": class_set.name if class_set.builtin else config.classes,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "promptkit_version": __version__,
+        "promptkit_version": toolkit_version(),
     }
     return store.add(class_set.name, entries, provenance, config.n_ctx)

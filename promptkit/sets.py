@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from importlib import metadata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,14 @@ from promptkit.errors import CorruptSetError
 
 FORMAT = "promptkit-descriptor-set"
 FORMAT_VERSION = 1
+
+
+def toolkit_version() -> str:
+    """The installed toolkit's version, for provenance ("unknown" when not installed)."""
+    try:
+        return metadata.version("dferclip-toolkit")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 @dataclass

@@ -1,0 +1,95 @@
+"""Test helpers: the fake OpenAI-compatible server (from bench/) and a CLI runner.
+
+Imported by the promptkit test modules; the server module is loaded from its file so neither the
+tests nor the benchmark need the repository root on sys.path.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import socket
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _use_the_real_promptkit() -> None:
+    """Work around tests/promptkit shadowing the package.
+
+    pytest puts tests/ on sys.path (rootdir conftest, no __init__.py), so `import promptkit` can find
+    tests/promptkit as a namespace package before the editable install's finder is asked; then
+    `promptkit.templates` resolves to the top-level templates/ data folder. Put the checkout first
+    and drop a namespace `promptkit` imported so far. (The proper fix belongs in tests/conftest.py.)
+    """
+    if sys.path[:1] != [str(REPO)]:
+        sys.path.insert(0, str(REPO))
+    loaded = sys.modules.get("promptkit")
+    if loaded is not None and getattr(loaded, "__file__", None) is None:
+        for name in [n for n in sys.modules if n == "promptkit" or n.startswith("promptkit.")]:
+            del sys.modules[name]
+
+
+_use_the_real_promptkit()
+
+import pytest  # noqa: E402
+import typer  # noqa: E402
+
+
+def _load_server_module():
+    name = "fake_llm_server"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / "fake_llm_server.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+FakeLLMServer = _load_server_module().FakeLLMServer
+API_KEY = "sk-test-secret-123"
+
+
+@pytest.fixture
+def llm_server(monkeypatch):
+    """A running fake server expecting API_KEY; OPENAI_* env vars point at it."""
+    server = FakeLLMServer(api_key=API_KEY)
+    server.start()
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def closed_port() -> int:
+    """A localhost port with nothing listening on it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*args: str) -> Result:
+    """Run the descriptor-set commands in-process through the real error translation."""
+    from promptkit import cli_sets
+    from promptkit.clirun import run_app
+    from promptkit.errors import PromptkitError
+
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    cli_sets.register(app)
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = run_app(app, (PromptkitError,), [str(a) for a in args])
+    return Result(code, out.getvalue(), err.getvalue())

@@ -1,0 +1,86 @@
+"""Export / import as CSV and as a Hugging Face dataset, and hand-edited JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import fake_llm  # noqa: F401  (puts the real promptkit first on sys.path)
+import pytest
+
+from promptkit.errors import ClassSetError, ExchangeError, PromptkitError
+from promptkit.exchange import export_csv, export_hf, import_set
+from promptkit.store import Store
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(tmp_path / "store")
+
+
+def test_csv_round_trip(store, tmp_path):
+    shipped = store.load("dfew/v1")
+    out = export_csv(shipped, tmp_path / "dfew.csv")
+    rows = list(csv.DictReader(out.open()))
+    assert [r["name"] for r in rows] == shipped.class_names and rows[0]["class_set"] == "dfew"
+    again = import_set(out, store)
+    assert again.set_id == "dfew/v2"
+    assert again.descriptions == shipped.descriptions
+    assert [e.descriptors for e in again.classes] == [e.descriptors for e in shipped.classes]
+    assert again.provenance["source"] == "imported" and again.provenance["parent"] == "dfew/v1"
+
+
+def test_hf_round_trip(store, tmp_path):
+    import datasets
+
+    shipped = store.load("mafw/v1")
+    out = export_hf(shipped, tmp_path / "mafw_hf")
+    loaded = datasets.load_from_disk(str(out))
+    assert loaded["name"] == shipped.class_names and loaded["label"] == list(range(11))
+    assert json.loads(loaded.info.description)["set_id"] == "mafw/v1"
+    again = import_set(out, store)
+    assert again.set_id == "mafw/v2" and again.descriptions == shipped.descriptions
+    assert again.provenance["imported_from"] == "hf"
+
+
+def test_csv_rows_are_put_in_label_order(store, tmp_path):
+    path = tmp_path / "mine.csv"
+    path.write_text("label,name,description\n1,calm,relaxed brow.\n0,joy,wide smile.\n")
+    ds = import_set(path, store, class_set="mine")
+    assert ds.class_names == ["joy", "calm"] and ds.classes[0].tokens == 3
+
+
+def test_hand_edited_json(store, tmp_path):
+    data = store.load("mafw/v1").to_dict()
+    data["classes"][3]["description"] = "brows pulled down hard, glaring eyes, bared teeth."
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))
+    ds = import_set(path, store, source="hand-edited")
+    assert ds.set_id == "mafw/v2" and ds.classes[3].description.startswith("brows pulled down hard")
+    assert ds.provenance["source"] == "hand-edited" and ds.provenance["parent"] == "mafw/v1"
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "message"),
+    [
+        ("name,description\njoy,\n", ExchangeError, "give a description or descriptors"),
+        ("label,name,description\n0,joy,a.\n0,calm,b.\n", ExchangeError, "labels must be 0..1"),
+        ("description\nwide smile.\n", ExchangeError, "header"),
+        ("name,description\njoy,a.\njoy,b.\n", ClassSetError, "duplicate"),
+        ("name,description\njoy," + "smile " * 70 + "\n", PromptkitError, "over the budget"),
+    ],
+)
+def test_bad_imports_write_nothing(store, tmp_path, text, error, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(error, match=message):
+        import_set(path, store, class_set="mine")
+    assert not (store.root / "mine").exists() or not list((store.root / "mine").glob("v*.json"))
+
+
+def test_exports_never_overwrite(store, tmp_path):
+    target = tmp_path / "exists.csv"
+    target.write_text("keep me")
+    with pytest.raises(ExchangeError, match="already exists"):
+        export_csv(store.load("dfew/v1"), target)
+    assert target.read_text() == "keep me"
