@@ -136,7 +136,9 @@ class VideoClipDataset(Dataset):
             frames = list_frames(rec.path, self.frame_order)
             if not frames:
                 raise DataError(f"clip folder {rec.path} ({rec.source}) has no frames any more")
-            clip = load_frames(frames, pick(len(frames)), self.stats)
+            # test frames are only resized, so big JPEGs may decode at a reduced scale
+            draft = None if self.train or self.detector is not None else self.image_size
+            clip = load_frames(frames, pick(len(frames)), self.stats, draft)
         if self.detector is not None:
             clip, found = crop_faces(clip, self.detector, self.face_margin)
             if not found:

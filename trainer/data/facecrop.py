@@ -34,6 +34,9 @@ class FaceDetector:
     def _load(self):
         import cv2
 
+        if not hasattr(cv2, "CascadeClassifier"):  # OpenCV 5 moved Haar cascades out of the wheel
+            raise DataError(f"face crop needs OpenCV 4's Haar cascades, but OpenCV {cv2.__version__} "
+                            "has none; install 'opencv-python-headless>=4.8,<5' or drop face_crop")
         path = str(self.cascade_path or Path(cv2.data.haarcascades) / CASCADE)
         cascade = cv2.CascadeClassifier(path)
         if cascade.empty():

@@ -80,14 +80,14 @@ def _clip_spec(rng: np.random.Generator, label: int, p: SynthParams) -> dict:
     return dict(
         n=n, label=label, onset=onset, apex=onset + rng.uniform(0.15, 0.35) * n,
         strength=rng.uniform(0.75, 1.0),
-        cx=rng.uniform(0.42, 0.58), cy=rng.uniform(0.44, 0.56), scale=rng.uniform(0.62, 0.82),
+        cx=rng.uniform(0.45, 0.55), cy=rng.uniform(0.47, 0.53), scale=rng.uniform(0.75, 0.9),
         aspect=rng.uniform(0.75, 0.9), drift=rng.normal(0, 0.05, size=2) / n,
         skin=np.clip(rng.normal([205, 160, 130], [35, 30, 30]), 40, 255),
-        bg=rng.uniform(20, 235, size=3), bg2=rng.uniform(20, 235, size=3),
+        bg=rng.uniform(50, 210, size=3), bg2=rng.uniform(50, 210, size=3),
         eye_gap=rng.uniform(0.34, 0.44), eye_y=rng.uniform(-0.2, -0.1), mouth_y=rng.uniform(0.35, 0.45),
-        mouth_w=rng.uniform(0.32, 0.42), brow_w=rng.uniform(2.0, 3.5),
+        mouth_w=rng.uniform(0.32, 0.42), brow_w=rng.uniform(3.0, 4.0),
         blinks=set(rng.choice(n, size=int(rng.integers(0, 3)), replace=False).tolist()),
-        noise=rng.uniform(2, 7),
+        noise=rng.uniform(2, 5),
     )
 
 
@@ -101,13 +101,13 @@ def _intensity(spec: dict, t: int) -> float:
 def _mouth(d: ImageDraw.ImageDraw, cx, cy, half_w, curve, opening, skew, unit) -> None:
     xs = np.linspace(-1, 1, 21)
     arc = 1 - xs ** 2  # (21,) 1 at the centre, 0 at the corners
-    bend = curve * 0.1 * unit * arc  # centre below the corners when curve > 0 (smile)
+    bend = curve * 0.14 * unit * arc  # centre below the corners when curve > 0 (smile)
     tilt = -skew * 0.12 * unit * np.clip(xs, 0, None)  # one corner pulled up (disgust)
-    upper = cy + bend + tilt - opening * 0.08 * unit * arc
-    lower = cy + bend + tilt + opening * 0.18 * unit * arc
+    upper = cy + bend + tilt - opening * 0.1 * unit * arc
+    lower = cy + bend + tilt + opening * 0.25 * unit * arc
     pts_up = [(cx + x * half_w, y) for x, y in zip(xs, upper)]
     pts_lo = [(cx + x * half_w, y) for x, y in zip(xs, lower)]
-    width = max(2, int(0.035 * unit))
+    width = max(2, int(0.06 * unit))
     if opening > 0.05:
         d.polygon(pts_up + pts_lo[::-1], fill=(60, 20, 25))
     d.line(pts_up, fill=(120, 40, 45), width=width)
@@ -120,17 +120,17 @@ def _eyes_and_brows(d, cx, cy, unit, spec, k, blink) -> None:
     if blink:
         eye_open = 0.1
     raise_, tilt = k * a["raise_"], k * a["tilt"]
-    ew, eh = 0.11 * unit, 0.07 * unit * eye_open
+    ew, eh = 0.12 * unit, 0.08 * unit * eye_open
     ey = cy + spec["eye_y"] * unit
     for side in (-1, 1):
         ex = cx + side * spec["eye_gap"] * unit / 2
         if eh > 0.012 * unit:
             d.ellipse([ex - ew, ey - eh, ex + ew, ey + eh], fill=(245, 245, 245), outline=(40, 30, 30),
-                      width=max(1, int(0.015 * unit)))
+                      width=max(1, int(0.02 * unit)))
             r = min(eh, 0.05 * unit)
             d.ellipse([ex - r, ey - r, ex + r, ey + r], fill=(35, 25, 20))
         else:
-            d.line([(ex - ew, ey), (ex + ew, ey)], fill=(40, 30, 30), width=max(2, int(0.02 * unit)))
+            d.line([(ex - ew, ey), (ex + ew, ey)], fill=(40, 30, 30), width=max(2, int(0.03 * unit)))
         by = ey - (0.15 + 0.09 * raise_) * unit
         inner = (ex - side * ew * 1.1, by - 0.07 * tilt * unit)
         outer = (ex + side * ew * 1.2, by + 0.02 * tilt * unit)
@@ -139,9 +139,7 @@ def _eyes_and_brows(d, cx, cy, unit, spec, k, blink) -> None:
 
 def _draw_frame(spec: dict, t: int, p: SynthParams, rng: np.random.Generator) -> Image.Image:
     s = p.size * _SS
-    grad = np.linspace(0, 1, s)[:, None, None]  # (S, 1, 1) vertical background gradient
-    bg = (spec["bg"] * (1 - grad) + spec["bg2"] * grad).repeat(s, axis=1)  # (S, S, 3)
-    img = Image.fromarray(bg.astype(np.uint8))
+    img = spec["background"].copy()
     d = ImageDraw.Draw(img)
     k = _intensity(spec, t)
     cx = (spec["cx"] + spec["drift"][0] * t) * s
@@ -161,6 +159,10 @@ def _draw_frame(spec: dict, t: int, p: SynthParams, rng: np.random.Generator) ->
 
 def _write_clip(folder: Path, spec: dict, p: SynthParams, rng: np.random.Generator) -> None:
     folder.mkdir(parents=True, exist_ok=True)
+    s = p.size * _SS
+    grad = np.linspace(0, 1, s)[:, None, None]  # (S, 1, 1) vertical background gradient
+    bg = (spec["bg"] * (1 - grad) + spec["bg2"] * grad).repeat(s, axis=1)  # (S, S, 3)
+    spec = {**spec, "background": Image.fromarray(bg.astype(np.uint8))}
     for t in range(spec["n"]):
         _draw_frame(spec, t, p, rng).save(folder / f"{t + 1:06d}.jpg", quality=p.quality)
 
