@@ -27,6 +27,7 @@ def default_answer(model: str, prompt: str) -> str:
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the default backlog of 5 drops bursts of connects (1 s SYN retry)
 
     def handle_error(self, request, client_address) -> None:
         # Clients that give up (timeouts, cancelled requests) reset their sockets: not an error here.
