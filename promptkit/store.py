@@ -56,7 +56,7 @@ class Store:
 
     def __init__(self, root: str | Path, shipped_root: Path | None = None) -> None:
         self.root = Path(root).expanduser()
-        self.shipped_root = shipped_root if shipped_root is not None else shipped_descriptions_dir()
+        self.shipped_root = shipped_root if shipped_root is not None else _shipped_root()
 
     # ---- reading -------------------------------------------------------------------------------
     def class_sets(self) -> list[str]:
@@ -235,6 +235,15 @@ def _summarise(name: str, number: int, path: Path, shipped: bool) -> SetSummary:
         model=str(prov.get("model", "")),
         created=str(prov.get("created", "")),
     )
+
+
+def _shipped_root() -> Path:
+    """The shipped sets: `descriptions/` in a checkout, `promptkit/shipped/` in a wheel."""
+    found = shipped_descriptions_dir()
+    if found.is_dir():
+        return found
+    # In a wheel `promptkit.shipped` is a namespace package whose files() path does not str() to a path.
+    return Path(__file__).resolve().with_name("shipped")
 
 
 def _check_provenance(provenance: dict) -> None:

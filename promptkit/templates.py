@@ -34,9 +34,24 @@ class TemplateSource:
         return "sha256:" + hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
+def shipped_templates_dir() -> Path:
+    """The shipped .j2 folder: `templates/` in a checkout, `promptkit/templates/` in a wheel.
+
+    In a wheel the data folder shares its name with this module, so importlib.resources cannot
+    resolve it as a package; fall back to the folder next to this file.
+    """
+    try:
+        found = templates_dir()
+    except (TypeError, ModuleNotFoundError):
+        found = None
+    if found is not None and found.is_dir():
+        return found
+    return Path(__file__).resolve().with_name("templates")
+
+
 def shipped_templates() -> list[str]:
     """Stems of the shipped templates, sorted."""
-    return sorted(p.stem for p in templates_dir().glob("*.j2"))
+    return sorted(p.stem for p in shipped_templates_dir().glob("*.j2"))
 
 
 def load_template(name_or_path: str | Path) -> TemplateSource:
@@ -45,7 +60,7 @@ def load_template(name_or_path: str | Path) -> TemplateSource:
     if not raw:
         raise TemplateError("empty template name: give a shipped template name or a .j2 file path")
     stem = raw[:-3] if raw.endswith(".j2") else raw
-    shipped = templates_dir() / f"{stem}.j2"
+    shipped = shipped_templates_dir() / f"{stem}.j2"
     looks_like_path = "/" in raw or "\\" in raw or Path(raw).is_file()
     if not looks_like_path and re.fullmatch(r"[A-Za-z0-9_-]+", stem) and shipped.is_file():
         return TemplateSource(stem, _read(shipped), user=False)
