@@ -31,7 +31,7 @@ class ConfigError(TrainerError):
 
 
 DATASETS = ("dfew", "ferv39k", "mafw")
-AUGMENT_PRESETS = ("dfew", "ferv39k", "mafw", "none")
+AUGMENT_PRESETS = ("dfew", "ferv39k", "mafw", "light", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
 SELECTIONS = ("last", "val", "best-test-war")
 TEXT_SOURCES = ("descriptions", "classnames", "template")
@@ -61,6 +61,7 @@ class DataConfig:
     synth_seed: int = 0
     synth_train_per_class: int = 40
     synth_test_per_class: int = 15
+    synth_size: int = 64
 
     def __post_init__(self) -> None:
         if self.dataset is not None and self.dataset not in DATASETS:
@@ -79,6 +80,8 @@ class DataConfig:
             raise ConfigError(f"data.augment must be one of {', '.join(AUGMENT_PRESETS)}; got {self.augment!r}")
         if self.workers < 0:
             raise ConfigError(f"data.workers must be >= 0; got {self.workers!r}")
+        if not 24 <= self.synth_size <= 512:
+            raise ConfigError(f"data.synth_size must be in 24..512 pixels; got {self.synth_size!r}")
         for name in ("synth_train_per_class", "synth_test_per_class"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"data.{name} must be >= 1; got {getattr(self, name)!r}")

@@ -93,3 +93,104 @@ def run_protocol(plan: Sequence[SubRun], run_one: Callable[[SubRun], dict], run_
         rows, agg = protocol_rows(results)
         write_json(run_dir / "protocol.json", {"runs": rows, "mean_std": agg})
     return results
+
+
+RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "summary.json", "config.json", "confusion.csv",
+             "confusion.png", "curves.png", "protocol.csv", "protocol.json", "plan.json")
+
+
+def prepare_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse an existing, non-empty run folder unless resuming or overwriting (which removes only
+    the files a run writes, and its fold*_seed* sub-runs)."""
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other; pick one")
+    if resume:
+        if not (run_dir / "config.json").is_file():
+            raise ConfigError(f"nothing to resume in {run_dir}: it has no config.json from an earlier run")
+        return
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"output path {run_dir} exists and is not a folder; choose another --out")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise ConfigError(f"output folder {run_dir} already exists; pass --resume to continue it, "
+                              "--overwrite to replace it, or choose another --out")
+        _clear_run(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _clear_run(run_dir: Path) -> None:
+    import shutil
+
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    for sub in run_dir.glob("fold*_seed*"):
+        if sub.is_dir():
+            shutil.rmtree(sub)
+
+
+def load_run_spec(run_dir: Path) -> tuple[RunConfig, list[int] | None, list[int] | None]:
+    """The config and (folds, seeds) plan an earlier `trainer run` saved in `run_dir` (for --resume)."""
+    from trainer.config import config_from_dict, load_config_file
+
+    config = config_from_dict(load_config_file(run_dir / "config.json"))
+    plan_path = run_dir / "plan.json"
+    if not plan_path.is_file():
+        return config, None, None
+    plan = json.loads(plan_path.read_text(encoding="utf-8"))
+    return config, plan.get("folds"), plan.get("seeds")
+
+
+def train_one(sub: SubRun, ctx, progress=None, resume: bool = False) -> dict:
+    """Train one (fold, seed) into its folder; resume from its last.pt when asked and present."""
+    from trainer.distributed import barrier
+    from trainer.engine import Trainer, seeded
+    from trainer.inputs import resolve_inputs
+
+    config = sub.config
+    with seeded(config.seed, config.deterministic):
+        if ctx.is_main:
+            sub.run_dir.mkdir(parents=True, exist_ok=True)
+            inputs = resolve_inputs(config)
+        barrier(ctx)
+        if not ctx.is_main:
+            inputs = resolve_inputs(config, write_synthetic=False)
+        trainer = Trainer(config, inputs, sub.run_dir, ctx, progress)
+        last = sub.run_dir / "last.pt"
+        if resume and last.is_file():
+            trainer.restore(last)
+            if ctx.is_main and progress is not None:
+                progress.note(f"resuming {last} at epoch {trainer.state['epoch'] + 1}, "
+                              f"step {trainer.state['step_in_epoch']}")
+        if ctx.is_main:
+            write_json(sub.run_dir / "config.json", config.to_dict())
+        return trainer.fit()
+
+
+def start_run(config: RunConfig, run_dir: Path, folds: Sequence[int] | None = None,
+              seeds: Sequence[int] | None = None, *, resume: bool = False, overwrite: bool = False,
+              ctx=None, progress=None) -> list[dict]:
+    """`trainer run`: prepare the folder, save config + plan, run every (fold, seed); return results."""
+    from trainer.distributed import DistContext, broadcast_object
+
+    ctx = ctx or DistContext()
+    problem = None
+    if ctx.is_main:
+        try:
+            prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+        except ConfigError as exc:
+            problem = str(exc)
+    problem = broadcast_object(problem, ctx)
+    if problem:
+        raise ConfigError(problem)
+    plan = plan_protocol(config, run_dir, folds, seeds)
+    if ctx.is_main and not resume:
+        write_json(run_dir / "config.json", config.to_dict())
+        write_json(run_dir / "plan.json", {"folds": list(folds) if folds else None,
+                                           "seeds": list(seeds) if seeds else None})
+
+    def run_one(sub: SubRun) -> dict:
+        if progress is not None and len(plan) > 1 and ctx.is_main:
+            progress.note(f"fold {sub.fold}, seed {sub.seed} -> {sub.run_dir}")
+        return train_one(sub, ctx, progress, resume=resume)
+
+    return run_protocol(plan, run_one, run_dir, write=ctx.is_main)

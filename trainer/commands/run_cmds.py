@@ -1,0 +1,196 @@
+"""`trainer run | eval | predict | synth`: thin Typer commands over trainer.protocol / inference.
+
+Progress and tables go to stderr / stdout through rich; only rank 0 of a distributed run prints.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from trainer.commands.run_view import QuietProgress, RichProgress, eval_table, predict_table, protocol_table
+from trainer.config import ConfigError
+
+RUN_HELP = """Train DFER-CLIP. With no data options it trains the tiny model on a synthetic set it
+generates itself (a few minutes on 2 CPU cores). `--dataset dfew --data-root DIR --fold all --seeds 1 2 3`
+runs the paper's protocol. Distributed: `torchrun --nproc-per-node N -m trainer.cli run ...` (--batch is global)."""
+
+
+def _default_out(preset: str) -> Path:
+    base = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{preset}"
+    out, n = base, 2
+    while out.exists():
+        out, n = Path(f"{base}-{n}"), n + 1
+    return out
+
+
+def _text_options(text: str | None, descriptions: str | None, store: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"descriptions": descriptions, "store": store}
+    if descriptions is not None:
+        out["source"] = "descriptions"
+    if text is None:
+        return out
+    if text in ("descriptions", "classnames"):
+        out["source"] = text
+    elif text.startswith("template:") and len(text) > len("template:"):
+        out.update(source="template", template=text[len("template:"):])
+    else:
+        raise ConfigError(f"--text takes descriptions, classnames or template:NAME_OR_PATH; got {text!r}")
+    return out
+
+
+def _seeds(seeds: Optional[str], extra: list[str]) -> list[int] | None:
+    if extra and seeds is None:
+        raise ConfigError(f"unexpected argument(s) {' '.join(extra)!r}; `trainer run` takes options only")
+    if seeds is None:
+        return None
+    parts = seeds.replace(",", " ").split() + list(extra)
+    try:
+        return [int(p) for p in parts]
+    except ValueError:
+        raise ConfigError(f"--seeds takes integers (e.g. --seeds 1 2 3); got {' '.join(parts)!r}") from None
+
+
+def run(
+    ctx: typer.Context,
+    preset: Optional[str] = typer.Option(None, help="default | dfew | ferv39k | mafw (default: the dataset's, else default)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="JSON config (e.g. an earlier run's config.json)."),
+    sets: list[str] = typer.Option([], "--set", help="Override any config field: key=value, dotted (optim.lr_image=1e-4)."),
+    dataset: Optional[str] = typer.Option(None, help="dfew | ferv39k | mafw: find the standard split files under --data-root."),
+    data_root: Optional[str] = typer.Option(None, help="Dataset folder; also remaps the absolute paths inside list files."),
+    fold: Optional[str] = typer.Option(None, help="1..5, a comma list, or all."),
+    seeds: Optional[str] = typer.Option(None, help="Seeds to run (e.g. --seeds 1 2 3); one run per fold x seed."),
+    seed: Optional[int] = typer.Option(None, help="Seed of a single run."),
+    train_list: Optional[str] = typer.Option(None, help="List file '<clip> <frames> <label>' or CSV (path,label)."),
+    test_list: Optional[str] = typer.Option(None, help="Test list, same formats."),
+    classes: Optional[str] = typer.Option(None, help="Class set for hand-made lists: dfew | mafw | 'a,b,c' | a file."),
+    descriptions: Optional[str] = typer.Option(None, help="Descriptor set: v2 | mafw/v2 | path.json."),
+    text: Optional[str] = typer.Option(None, help="descriptions | classnames | template:NAME (e.g. template:photo_of)."),
+    store: Optional[str] = typer.Option(None, help="Descriptor store folder (default ./descriptions, then the shipped sets)."),
+    backbone: Optional[str] = typer.Option(None, help="open_clip model name or tiny."),
+    pretrained: Optional[str] = typer.Option(None, help="Weights file or folder for the backbone (offline)."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs."),
+    batch: Optional[int] = typer.Option(None, help="Global batch per optimiser step (split over ranks and accumulation)."),
+    accum: Optional[int] = typer.Option(None, help="Gradient accumulation steps per optimiser step."),
+    lr_image: Optional[float] = typer.Option(None, help="Learning rate of the image encoder."),
+    lr_temporal: Optional[float] = typer.Option(None, help="Learning rate of the temporal model."),
+    lr_prompt: Optional[float] = typer.Option(None, help="Learning rate of the prompt contexts."),
+    clip_grad: Optional[float] = typer.Option(None, help="Clip the gradient norm to this value."),
+    frames: Optional[int] = typer.Option(None, help="Segments (frames) per clip."),
+    workers: Optional[int] = typer.Option(None, help="Data loader worker processes."),
+    select: Optional[str] = typer.Option(None, help="last (default) | val (held-out part of train) | best-test-war (authors' rule)."),
+    val_fraction: Optional[float] = typer.Option(None, help="Share of train held out with --select val."),
+    precision: Optional[str] = typer.Option(None, help="fp32 | bf16 | fp16 (autocast on GPU only)."),
+    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda."),
+    deterministic: Optional[bool] = typer.Option(None, "--deterministic/--no-deterministic", help="Deterministic kernels."),
+    ckpt_every_steps: Optional[int] = typer.Option(None, help="Also save last.pt every N optimiser steps."),
+    out: Optional[Path] = typer.Option(None, help="Run folder (default runs/<time>-<preset>)."),
+    resume: bool = typer.Option(False, help="Continue the run in --out from its last.pt (its own config.json is used)."),
+    overwrite: bool = typer.Option(False, help="Replace the run files in an existing --out."),
+    quiet: bool = typer.Option(False, help="One log line per epoch instead of progress bars."),
+) -> None:
+    """Train (and evaluate every epoch); writes config, checkpoints, metrics, plots and summary.json."""
+    from trainer.config import resolve_config
+    from trainer.distributed import init_distributed, shutdown
+    from trainer.protocol import load_run_spec, parse_folds, start_run
+
+    seed_list = _seeds(seeds, list(ctx.args))
+    options = {
+        "seed": seed, "select": select, "val_fraction": val_fraction, "precision": precision, "device": device,
+        "deterministic": deterministic, "ckpt_every_steps": ckpt_every_steps,
+        "model": {"backbone": backbone, "pretrained": pretrained},
+        "data": {"dataset": dataset, "data_root": data_root, "train_list": train_list, "test_list": test_list,
+                 "classes": classes, "num_segments": frames, "workers": workers},
+        "optim": {"epochs": epochs, "batch": batch, "accum_steps": accum, "lr_image": lr_image,
+                  "lr_temporal": lr_temporal, "lr_prompt": lr_prompt, "clip_grad": clip_grad},
+        "text": _text_options(text, descriptions, store),
+    }
+    if resume:
+        if out is None:
+            raise ConfigError("--resume needs --out RUN_FOLDER (the run to continue)")
+        config, fold_list, seed_list = load_run_spec(out)
+    else:
+        name = preset or dataset or "default"
+        config = resolve_config(name, config_file, options, sets)
+        fold_list = parse_folds(fold, config.data.dataset)
+        out = out or _default_out(name)
+    dist = init_distributed(config.device)
+    console = Console(stderr=True, quiet=not dist.is_main)
+    try:
+        if not quiet and not resume:
+            console.print_json(json.dumps(config.to_dict()))
+        progress = QuietProgress(console) if quiet else RichProgress(console)
+        with progress:
+            results = start_run(config, out, fold_list, seed_list, resume=resume, overwrite=overwrite,
+                                ctx=dist, progress=progress)
+    finally:
+        shutdown(dist)
+    if dist.is_main:
+        Console().print(protocol_table(results, out))
+
+
+def evaluate(
+    checkpoint: Path = typer.Argument(..., help="A native checkpoint (a run's best.pt, or an imported one)."),
+    test_list: str = typer.Option(..., help="List file or CSV of the clips to evaluate."),
+    data_root: Optional[str] = typer.Option(None, help="Remaps the absolute paths inside the list."),
+    batch: int = typer.Option(16, help="Clips per batch."),
+    workers: int = typer.Option(2, help="Data loader worker processes."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda."),
+    precision: str = typer.Option("fp32", help="fp32 | bf16 | fp16 (GPU only)."),
+    out: Optional[Path] = typer.Option(None, help="Also write the result as JSON here."),
+) -> None:
+    """UAR, WAR and per-class recall of a checkpoint on a clip list."""
+    from trainer.inference import evaluate_checkpoint
+    from trainer.report import write_json
+
+    result = evaluate_checkpoint(checkpoint, test_list, data_root=data_root, batch=batch, workers=workers,
+                                 device=device, precision=precision)
+    if result.get("mismatches"):
+        Console(stderr=True).print(f"note: {result['mismatches']}")
+    Console().print(eval_table(result))
+    if out is not None:
+        write_json(out, result)
+
+
+def predict(
+    checkpoint: Path = typer.Argument(..., help="A native checkpoint."),
+    clips: list[str] = typer.Argument(..., help="Clips: folders of frames or video files."),
+    face_crop: bool = typer.Option(False, help="Crop the face first (OpenCV's bundled detector; for whole-scene videos)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda."),
+) -> None:
+    """Per-class probabilities for each clip."""
+    from trainer.inference import predict_clips
+
+    result = predict_clips(checkpoint, clips, face_crop=face_crop, device=device)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        Console().print(predict_table(result))
+
+
+def synth(
+    out: Path = typer.Option(..., help="Folder to write the set into (frames + train.txt / test.txt)."),
+    train_per_class: int = typer.Option(40, help="Training clips per class."),
+    test_per_class: int = typer.Option(15, help="Test clips per class."),
+    size: int = typer.Option(64, help="Frame size in pixels."),
+    seed: int = typer.Option(0, help="Seed (the set is a pure function of its settings)."),
+) -> None:
+    """Write the synthetic 7-class set (drawn faces whose expression builds up over the clip)."""
+    from trainer.data.synthetic import generate
+
+    made = generate(out, train_per_class=train_per_class, test_per_class=test_per_class, size=size, seed=seed)
+    typer.echo(f"wrote {made.train_list} and {made.test_list}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add run, eval, predict and synth to the `trainer` app."""
+    app.command("run", help=RUN_HELP, context_settings={"allow_extra_args": True})(run)
+    app.command("eval")(evaluate)
+    app.command("predict")(predict)
+    app.command("synth")(synth)

@@ -1,0 +1,353 @@
+"""The training and evaluation loops of `trainer run`.
+
+One optimiser step takes `optim.batch` clips in all (the global batch): each of the W ranks loads
+`batch / W` clips as one loader batch and runs them in `accum_steps` chunks; the loss of a chunk is
+its summed cross-entropy over the rank's clips of the step, so after DDP's gradient average the
+step's gradient is the mean over the global batch, exactly as in one process.
+
+Exact resume: the epoch's clip order is a pure function of (seed, epoch) (`EpochSampler`), the
+augmentation of a clip a pure function of (seed, epoch, index) (the dataset), and `last.pt` holds
+model, optimiser, scheduler, RNG states, the finished epochs' metrics and the running sums of the
+unfinished epoch. Resuming skips the steps already done in that epoch, so a run killed mid-epoch
+ends with the same metrics as an uninterrupted one (CPU, deterministic mode, workers 0 or more).
+
+A non-finite loss stops the run with a TrainerError naming epoch and step; `last.pt` then still
+holds the last good state. Only rank 0 writes files; every rank computes the same decisions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from trainer import checkpoint as ckpt
+from trainer import report
+from trainer.config import RunConfig
+from trainer.distributed import DistContext, EpochSampler, all_reduce_sum, broadcast_object, gather_outputs
+from trainer.errors import TrainerError
+from trainer.inputs import InputError, RunInputs
+
+log = logging.getLogger(__name__)
+
+
+class TrainingStopped(TrainerError):
+    """Training cannot go on (a non-finite loss); the last good checkpoint is kept."""
+
+
+class Progress(Protocol):
+    """What the engine reports while it runs (the CLI draws rich bars or logs lines from it)."""
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int, done: int) -> None: ...
+    def step(self, clips: int, loss: float, lrs: dict[str, float]) -> None: ...
+    def epoch_end(self, record: dict[str, Any]) -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+class NullProgress:
+    def epoch_start(self, epoch: int, epochs: int, steps: int, done: int) -> None:
+        pass
+
+    def step(self, clips: int, loss: float, lrs: dict[str, float]) -> None:
+        pass
+
+    def epoch_end(self, record: dict[str, Any]) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        log.info("%s", message)
+
+
+@contextlib.contextmanager
+def seeded(seed: int, deterministic: bool):
+    """Seed python, numpy and torch; in deterministic mode also force deterministic kernels (restored after)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    previous = torch.are_deterministic_algorithms_enabled()
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def to_model_input(frames: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 (B, T, 3, H, W) from the loader -> float in [0, 1] on the device."""
+    return frames.to(device, non_blocking=True).float().div_(255.0)  # (B, T, 3, H, W)
+
+
+def evaluate(model: torch.nn.Module, loader, ctx: DistContext, precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits of every clip in `loader`'s dataset, gathered over ranks: (indices (N,), logits (N, C))."""
+    from trainer.model import autocast_for
+
+    model.eval()
+    indices, outputs = [], []
+    sampler = loader.sampler.sampler  # EpochTagged -> EpochSampler
+    order = iter(list(sampler))
+    with torch.no_grad():
+        for frames, _labels in loader:
+            with autocast_for(ctx.device, precision):
+                logits = model(to_model_input(frames, ctx.device))  # (b, C)
+            outputs.append(logits.float().cpu())
+            indices.append(torch.tensor([next(order) for _ in range(len(logits))]))
+    return gather_outputs(torch.cat(indices), torch.cat(outputs), ctx)
+
+
+def split_metrics(logits: torch.Tensor, labels: list[int], n_classes: int) -> dict[str, Any]:
+    """UAR / WAR / per-class recall (percent, None for absent classes) and confusion matrix."""
+    from trainer import metrics
+
+    y_pred = logits.argmax(dim=1).numpy()
+    cm = metrics.confusion_matrix(labels, y_pred, n_classes)
+    recall = metrics.recall_from_confusion(cm)
+    return {
+        "uar": metrics.uar(labels, y_pred, n_classes),
+        "war": metrics.war(labels, y_pred, n_classes),
+        "per_class_recall": [None if math.isnan(r) else float(r) for r in recall],
+        "confusion": cm.tolist(),
+    }
+
+
+def make_loader(records: list, image_size: int, *, train: bool, config: RunConfig, ctx: DistContext,
+                batch: int, augment: str | None = None):
+    """A VideoClipDataset + loader whose sampler is the seeded, sharded, resumable EpochSampler."""
+    from trainer.data.dataset import VideoClipDataset, build_loader
+
+    dataset = VideoClipDataset(records, image_size, train=train, augment=augment if train else None,
+                               num_segments=config.data.num_segments, seed=config.seed)
+    multiple = config.optim.batch if (train and config.optim.drop_last) else None
+    sampler = EpochSampler(len(dataset), shuffle=train, seed=config.seed, rank=ctx.rank,
+                           world_size=ctx.world_size, drop_last_multiple=multiple)
+    loader = build_loader(dataset, batch, shuffle=False, drop_last=False, workers=config.data.workers,
+                          seed=config.seed, sampler=sampler)
+    return dataset, loader
+
+
+def fresh_state() -> dict[str, Any]:
+    return {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "history": [],
+            "partial": {"loss_sum": 0.0, "clips": 0, "seconds": 0.0}, "best": {"score": None, "epoch": None}}
+
+
+class Trainer:
+    """Builds model, loaders and optimiser for one run folder, then `fit()`s."""
+
+    def __init__(self, config: RunConfig, inputs: RunInputs, run_dir: Path, ctx: DistContext,
+                 progress: Progress | None = None) -> None:
+        from trainer.model import build_model
+
+        self.config, self.inputs, self.run_dir, self.ctx = config, inputs, Path(run_dir), ctx
+        self.progress = progress or NullProgress()
+        optim = config.optim
+        if optim.batch % (ctx.world_size * optim.accum_steps):
+            raise InputError(f"--batch {optim.batch} must be a multiple of ranks x accumulation steps "
+                             f"({ctx.world_size} x {optim.accum_steps})")
+        self.per_rank = optim.batch // ctx.world_size
+        self.core = build_model(config.model_config(), inputs.texts).to(ctx.device)
+        groups = self.core.param_groups(optim.lrs())
+        if not groups:
+            raise InputError(f"model mode {self.core.config.mode!r} has nothing to train; evaluate it with `trainer eval`")
+        self.model = self.core
+        if ctx.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.model = DistributedDataParallel(self.core, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        self.optimizer = torch.optim.SGD(groups, lr=optim.lr_image, momentum=optim.momentum, weight_decay=optim.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(optim.milestones), gamma=optim.gamma)
+        fp16 = ctx.device.type == "cuda" and config.precision == "fp16"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
+        size = self.core.image_size
+        self.train_set, self.train_loader = make_loader(inputs.train, size, train=True, config=config, ctx=ctx,
+                                                        batch=self.per_rank, augment=config.data.augment)
+        if len(self.train_loader) == 0:
+            raise InputError(f"the train set has {len(inputs.train)} clips, fewer than one batch of {optim.batch}; "
+                             "lower --batch (or --set optim.drop_last=false)")
+        eval_batch = max(1, self.per_rank // optim.accum_steps)
+        _, self.test_loader = make_loader(inputs.test, size, train=False, config=config, ctx=ctx, batch=eval_batch)
+        self.val_loader = None
+        if inputs.val:
+            _, self.val_loader = make_loader(inputs.val, size, train=False, config=config, ctx=ctx, batch=eval_batch)
+        self.state = fresh_state()
+        for line in filter(None, [self.train_set.mismatch_summary()]):
+            self._note(line)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _header(self) -> dict[str, Any]:
+        return {"format": ckpt.FORMAT, "format_version": ckpt.FORMAT_VERSION,
+                "run_config": self.config.to_dict(), "classes": list(self.inputs.classes),
+                "class_set": self.inputs.class_set, "text": dict(self.inputs.text_info),
+                "preprocessing": {**self.core.preprocessing(), "num_segments": self.config.data.num_segments}}
+
+    def save_last(self) -> None:
+        if not self.ctx.is_main:
+            return
+        from trainer.model import model_payload
+
+        state = {**self._header(), "kind": "run", "model": model_payload(self.core),
+                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "scaler": self.scaler.state_dict(), "rng": ckpt.rng_state(), **self.state}
+        ckpt.save_checkpoint(state, self.run_dir / "last.pt")
+
+    def save_best(self, record: dict[str, Any]) -> None:
+        if not self.ctx.is_main:
+            return
+        from trainer.model import model_payload
+
+        state = {**self._header(), "kind": "model", "model": model_payload(self.core), "epoch": record["epoch"],
+                 "metrics": record}
+        ckpt.save_checkpoint(state, self.run_dir / "best.pt")
+
+    def restore(self, path: Path) -> None:
+        """Load `last.pt`: weights, optimiser, scheduler, RNG and progress, after checking it is this run's."""
+        from trainer.model.checkpoint import load_state
+
+        state = ckpt.load_checkpoint(path, kind="run")
+        if state.get("run_config") != self.config.to_dict():
+            raise ckpt.CheckpointError(f"{path} was written by a run with another configuration; "
+                                       "resume with the run folder's own config.json (or start a new --out)")
+        if state.get("text", {}).get("content_hash") != self.inputs.text_info.get("content_hash"):
+            raise ckpt.CheckpointError(f"{path} was trained with other class texts than {self.inputs.text_info.get('set_id', 'these')}")
+        load_state(self.core, state["model"]["state_dict"], str(path))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        ckpt.set_rng_state(state["rng"])
+        self.state = {key: state[key] for key in fresh_state()}
+
+    def _note(self, message: str) -> None:
+        if self.ctx.is_main:
+            self.progress.note(message)
+
+    # ------------------------------------------------------------------ loops
+    def fit(self) -> dict[str, Any]:
+        """Train the remaining epochs, evaluating after each; return summary.json's content."""
+        epochs = self.config.optim.epochs
+        while self.state["epoch"] < epochs:
+            epoch = self.state["epoch"]
+            self._train_epoch(epoch)
+            record = self._end_epoch(epoch)
+            if self.ctx.is_main:
+                self.progress.epoch_end(record)
+        return self._finish()
+
+    def _train_epoch(self, epoch: int) -> None:
+        done = self.state["step_in_epoch"]
+        self.train_set.set_epoch(epoch, start_index=done * self.per_rank)
+        steps = done + len(self.train_loader)
+        if self.ctx.is_main:
+            self.progress.epoch_start(epoch + 1, self.config.optim.epochs, steps, done)
+        self.model.train()
+        every = self.config.ckpt_every_steps
+        tick = time.perf_counter()
+        for frames, labels in self.train_loader:
+            loss_sum, n = self._step(frames, labels)
+            part = self.state["partial"]
+            part["loss_sum"] += loss_sum
+            part["clips"] += n
+            part["seconds"] += time.perf_counter() - tick
+            tick = time.perf_counter()
+            self.state["step_in_epoch"] += 1
+            self.state["global_step"] += 1
+            if self.ctx.is_main:
+                self.progress.step(n, loss_sum / max(n, 1), self._lrs())
+            if every and self.state["global_step"] % every == 0 and self.state["step_in_epoch"] < steps:
+                self.save_last()
+
+    def _step(self, frames: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
+        """One optimiser step over this rank's clips of the global batch; returns (global loss sum, global clips)."""
+        from trainer.model import autocast_for
+
+        cfg = self.config
+        n_rank = len(labels)
+        chunks = list(zip(frames.chunk(cfg.optim.accum_steps), labels.chunk(cfg.optim.accum_steps)))
+        self.optimizer.zero_grad(set_to_none=True)
+        local = torch.zeros(2, dtype=torch.float64)  # (loss sum, clips)
+        for i, (f, y) in enumerate(chunks):
+            sync = i == len(chunks) - 1 or not self.ctx.distributed
+            with (contextlib.nullcontext() if sync else self.model.no_sync()):
+                with autocast_for(self.ctx.device, cfg.precision):
+                    logits = self.model(to_model_input(f, self.ctx.device))  # (b, C)
+                ce = F.cross_entropy(logits.float(), y.to(self.ctx.device), reduction="sum")
+                self.scaler.scale(ce / n_rank).backward()
+            local += torch.tensor([ce.item(), len(y)], dtype=torch.float64)
+        total = all_reduce_sum(local, self.ctx).cpu()
+        if not math.isfinite(total[0].item()):
+            epoch, step = self.state["epoch"] + 1, self.state["step_in_epoch"] + 1
+            raise TrainingStopped(f"loss became {total[0].item()} at epoch {epoch} step {step}; stopped, the last good "
+                                  f"checkpoint {self.run_dir / 'last.pt'} is kept (lower the learning rates or set optim.clip_grad)")
+        if cfg.optim.clip_grad is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], cfg.optim.clip_grad)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return float(total[0]), int(total[1])
+
+    def _lrs(self) -> dict[str, float]:
+        return {g.get("name", str(i)): g["lr"] for i, g in enumerate(self.optimizer.param_groups)}
+
+    def _end_epoch(self, epoch: int) -> dict[str, Any]:
+        part = self.state["partial"]
+        record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": part["loss_sum"] / max(part["clips"], 1),
+                                  "lr": self._lrs(), "train_clips_per_s": part["clips"] / max(part["seconds"], 1e-9)}
+        self.scheduler.step()
+        n_classes = len(self.inputs.classes)
+        _, logits = evaluate(self.model, self.test_loader, self.ctx, self.config.precision)
+        record["test"] = split_metrics(logits, [r.label for r in self.inputs.test], n_classes)
+        if self.val_loader is not None:
+            _, logits = evaluate(self.model, self.val_loader, self.ctx, self.config.precision)
+            record["val"] = split_metrics(logits, [r.label for r in self.inputs.val], n_classes)
+        self.state["history"].append(record)
+        self.state.update(epoch=epoch + 1, step_in_epoch=0, partial=fresh_state()["partial"])
+        improved = self._select(record)
+        self.save_last()
+        if improved:
+            self.save_best(record)
+        self._write_reports()
+        return record
+
+    def _select(self, record: dict[str, Any]) -> bool:
+        """Update the selected epoch; True when this epoch becomes the selected one."""
+        select = self.config.select
+        if select == "last":
+            self.state["best"] = {"score": None, "epoch": record["epoch"]}
+            return record["epoch"] == self.config.optim.epochs
+        score = record["val"]["war"] if select == "val" else record["test"]["war"]
+        best = self.state["best"]
+        if best["score"] is None or score > best["score"]:
+            self.state["best"] = {"score": score, "epoch": record["epoch"]}
+            return True
+        return False
+
+    def _write_reports(self) -> None:
+        if not self.ctx.is_main:
+            return
+        history = self.state["history"]
+        report.write_metrics_jsonl(self.run_dir / "metrics.jsonl", history)
+        report.write_curves(self.run_dir, history)
+
+    def _finish(self) -> dict[str, Any]:
+        selected = self.state["best"]["epoch"]
+        history = self.state["history"]
+        extra = {"class_set": self.inputs.class_set, "text": self.inputs.text_info,
+                 "checkpoint": str(self.run_dir / "best.pt"), "seed": self.config.seed,
+                 "fold": self.config.data.fold if self.config.data.dataset else None,
+                 "world_size": self.ctx.world_size}
+        summary = report.build_summary(history, selected, self.config.select, self.inputs.classes, extra)
+        if self.ctx.is_main:
+            rec = next(r for r in history if r["epoch"] == selected)
+            report.write_confusion(self.run_dir, rec["test"]["confusion"], self.inputs.classes,
+                                   f"test, epoch {selected} ({report.SELECTION_LABELS[self.config.select]})")
+            report.write_json(self.run_dir / "summary.json", summary)
+        return broadcast_object(summary, self.ctx)

@@ -1,0 +1,76 @@
+"""Using a trained model: `trainer eval` (metrics on a clip list) and `trainer predict` (per-class
+probabilities for clips). Both read any native checkpoint: a run's best.pt / last.pt, a model
+saved by `save_model`, or an authors' checkpoint converted with `trainer import-official`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from trainer.distributed import DistContext, EpochSampler, pick_device
+from trainer.errors import TrainerError
+
+
+def load_for_inference(path: str | Path, device: torch.device) -> tuple[Any, dict[str, Any], tuple[str, ...], int]:
+    """(model in eval mode, the checkpoint dict, class names, frames per clip)."""
+    from trainer.model.checkpoint import model_from_payload, read_native
+
+    state = read_native(path)
+    model = model_from_payload(state["model"]).to(device).eval()
+    classes = tuple(state.get("classes") or model.texts.classes)
+    frames = int(state.get("preprocessing", {}).get("num_segments") or model.config.num_frames)
+    return model, state, classes, frames
+
+
+def _loader(dataset, batch: int, workers: int):
+    from trainer.data.dataset import build_loader
+
+    sampler = EpochSampler(len(dataset), shuffle=False, seed=0)
+    return build_loader(dataset, batch, shuffle=False, drop_last=False, workers=workers, sampler=sampler)
+
+
+def evaluate_checkpoint(path: str | Path, test_list: str | Path, *, data_root: str | Path | None = None,
+                        batch: int = 16, workers: int = 2, device: str = "auto",
+                        precision: str = "fp32") -> dict[str, Any]:
+    """UAR / WAR (percent), per-class recall and confusion matrix of a checkpoint on a clip list."""
+    from trainer.data.annotations import read_annotations
+    from trainer.data.dataset import VideoClipDataset
+    from trainer.engine import evaluate, split_metrics
+
+    if batch < 1:
+        raise TrainerError(f"--batch must be >= 1; got {batch}")
+    ctx = DistContext(device=pick_device(device))
+    model, state, classes, frames = load_for_inference(path, ctx.device)
+    records = read_annotations(test_list, data_root, num_classes=len(classes), classes=classes)
+    dataset = VideoClipDataset(records, model.image_size, train=False, num_segments=frames)
+    _, logits = evaluate(model, _loader(dataset, batch, workers), ctx, precision)
+    result = split_metrics(logits, [r.label for r in records], len(classes))
+    result["per_class_recall"] = dict(zip(classes, result["per_class_recall"]))
+    result.update(classes=list(classes), n_clips=len(records), checkpoint=str(path), test_list=str(test_list),
+                  mismatches=dataset.mismatch_summary())
+    return result
+
+
+def predict_clips(path: str | Path, clips: Sequence[str | Path], *, face_crop: bool = False,
+                  device: str = "auto", precision: str = "fp32", batch: int = 8) -> list[dict[str, Any]]:
+    """Per-class probabilities for each clip (a frame folder or a video file), in the order given."""
+    from trainer.data.annotations import ClipRecord
+    from trainer.data.dataset import VideoClipDataset
+    from trainer.engine import evaluate
+
+    if not clips:
+        raise TrainerError("give at least one clip (a folder of frames or a video file)")
+    ctx = DistContext(device=pick_device(device))
+    model, _state, classes, frames = load_for_inference(path, ctx.device)
+    records = [ClipRecord(Path(c).expanduser(), None, 0, f"argument {i + 1}") for i, c in enumerate(clips)]
+    dataset = VideoClipDataset(records, model.image_size, train=False, num_segments=frames, face_crop=face_crop)
+    _, logits = evaluate(model, _loader(dataset, batch, 0), ctx, precision)
+    probs = torch.softmax(logits, dim=1)  # (N, C)
+    out = []
+    for clip, row in zip(clips, probs):
+        values = {name: float(p) for name, p in zip(classes, row)}
+        out.append({"clip": str(clip), "prediction": classes[int(row.argmax())], "probabilities": values})
+    return out

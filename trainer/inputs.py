@@ -1,0 +1,169 @@
+"""What a run reads: its class set, the class texts, and the train / val / test clip lists.
+
+- Class set: the dataset's (`--dataset`), else `data.classes` (`dfew`, `"a,b,c"`, a file), else
+  the descriptor set's when the reference names one (`mafw/v2`, a JSON path), else `dfew` (the
+  synthetic set uses the DFEW label order).
+- Texts: a descriptor set resolved in that class set (`--descriptions v2`), the class names
+  (`--text classnames`), or a manual template (`--text template:photo_of`). A text set whose class
+  count differs from the class set is an error.
+- Clips: the dataset's standard split files, `--train-list/--test-list`, or the synthetic set
+  (generated once, then reused from its cache folder).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trainer.config import RunConfig
+from trainer.errors import TrainerError
+
+log = logging.getLogger(__name__)
+
+
+class InputError(TrainerError):
+    """The run's inputs do not fit together (class counts, lists, texts)."""
+
+
+@dataclass
+class RunInputs:
+    """Resolved inputs of one run."""
+
+    class_set: str
+    classes: tuple[str, ...]
+    texts: Any  # trainer.model.ClassTexts
+    text_info: dict[str, Any]
+    train: list  # list[ClipRecord]
+    val: list | None
+    test: list
+
+
+def resolve_class_set(config: RunConfig):
+    """The run's promptkit ClassSet (see the module docstring for the order of sources)."""
+    from promptkit.classes import resolve_classes
+
+    data, text = config.data, config.text
+    if data.dataset is not None:
+        return resolve_classes(data.dataset)
+    if data.classes:
+        return resolve_classes(data.classes)
+    if text.source == "descriptions" and ("/" in text.descriptions or text.descriptions.endswith(".json")):
+        from promptkit.classes import ClassSet
+
+        ds = _load_descriptor_set(config, None)
+        return ClassSet(ds.class_set, tuple(e.name for e in ds.classes))
+    return resolve_classes("dfew")
+
+
+def _load_descriptor_set(config: RunConfig, class_set: str | None):
+    from promptkit.store import Store, resolve_store_root
+
+    store = Store(resolve_store_root(config.text.store))
+    return store.load(config.text.descriptions, class_set=class_set)
+
+
+def build_texts(config: RunConfig, class_set) -> tuple[Any, dict[str, Any]]:
+    """ClassTexts for the run and a record of where they came from (for checkpoints)."""
+    from trainer.model import ClassTexts
+
+    classes = tuple(class_set.classes)
+    text = config.text
+    info: dict[str, Any] = {"source": text.source}
+    if text.source == "descriptions":
+        ref = text.descriptions
+        ds = _load_descriptor_set(config, None if ("/" in ref or ref.endswith(".json")) else class_set.name)
+        texts = ClassTexts.from_descriptor_set(ds)
+        info.update(set_id=ds.set_id, content_hash=ds.content_hash)
+    elif text.source == "classnames":
+        texts = ClassTexts.from_class_names(classes)
+    else:
+        texts = ClassTexts.from_template(classes, text.template)
+        info["template"] = text.template
+    info.setdefault("content_hash", texts.content_hash)
+    if len(texts.classes) != len(classes):
+        raise InputError(
+            f"the class texts have {len(texts.classes)} classes but the class set {class_set.name!r} has "
+            f"{len(classes)}; use a descriptor set written for {class_set.name} (or --classes matching the texts)"
+        )
+    if tuple(t.lower() for t in texts.classes) != tuple(c.lower() for c in classes):
+        log.warning("class texts name classes %s, the class set %s; label i uses text i",
+                    list(texts.classes), list(classes))
+    return texts, info
+
+
+def synthetic_dir(config: RunConfig) -> Path:
+    """Where the synthetic set lives: data.synth_dir, else a cache folder keyed by its settings."""
+    data = config.data
+    if data.synth_dir:
+        return Path(data.synth_dir).expanduser()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dferclip-toolkit"
+    return cache / (f"synth-s{data.synth_seed}-n{data.synth_train_per_class}-{data.synth_test_per_class}"
+                    f"-px{data.synth_size}")
+
+
+def ensure_synthetic(config: RunConfig, write: bool = True) -> tuple[Path, Path]:
+    """(train.txt, test.txt) of the synthetic set; generated when absent (reused when present)."""
+    folder = synthetic_dir(config)
+    if write:
+        from trainer.data.synthetic import generate
+
+        data = config.data
+        made = generate(folder, train_per_class=data.synth_train_per_class, test_per_class=data.synth_test_per_class,
+                        size=data.synth_size, seed=data.synth_seed)
+        return made.train_list, made.test_list
+    return folder / "train.txt", folder / "test.txt"
+
+
+def clip_lists(config: RunConfig, write_synthetic: bool = True) -> tuple[Path, Path]:
+    """(train list, test list) paths of the run."""
+    data = config.data
+    if data.dataset is not None:
+        from trainer.data.annotations import standard_split
+
+        return standard_split(data.dataset, data.data_root, data.fold)
+    if data.train_list is not None:
+        return Path(data.train_list).expanduser(), Path(data.test_list).expanduser()
+    return ensure_synthetic(config, write=write_synthetic)
+
+
+def split_validation(records: list, fraction: float, seed: int) -> tuple[list, list]:
+    """Stratified, seeded hold-out: about `fraction` of each class (at least one clip of a class with
+    two or more) goes to validation. Returns (train, val) in the records' original order."""
+    rng = np.random.default_rng([seed, 0x7A1])
+    by_class: dict[int, list[int]] = {}
+    for i, rec in enumerate(records):
+        by_class.setdefault(rec.label, []).append(i)
+    val_idx: set[int] = set()
+    for label in sorted(by_class):
+        members = by_class[label]
+        n_val = int(round(fraction * len(members)))
+        n_val = min(max(n_val, 1 if len(members) >= 2 else 0), len(members) - 1)
+        val_idx.update(rng.permutation(members)[:n_val].tolist())
+    if not val_idx:
+        raise InputError(f"--val-fraction {fraction} leaves no validation clips; raise it or use --select last")
+    train = [r for i, r in enumerate(records) if i not in val_idx]
+    val = [r for i, r in enumerate(records) if i in val_idx]
+    return train, val
+
+
+def resolve_inputs(config: RunConfig, write_synthetic: bool = True) -> RunInputs:
+    """Everything a run reads, checked against each other."""
+    from trainer.data.annotations import read_annotations
+
+    class_set = resolve_class_set(config)
+    classes = tuple(class_set.classes)
+    texts, info = build_texts(config, class_set)
+    train_list, test_list = clip_lists(config, write_synthetic)
+    root = config.data.data_root
+    train = read_annotations(train_list, root, num_classes=len(classes), classes=classes)
+    test = read_annotations(test_list, root, num_classes=len(classes), classes=classes)
+    val = None
+    if config.select == "val":
+        train, val = split_validation(train, config.val_fraction, config.seed)
+    info.update(train_list=str(train_list), test_list=str(test_list))
+    return RunInputs(class_set.name, classes, texts, info, train, val, test)
