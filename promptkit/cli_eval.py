@@ -1,0 +1,183 @@
+"""Evaluation commands: compare (prompt variants on one test split), embed (text embeddings of a
+descriptor set), interpret (nearest tokens of learned contexts).
+
+Thin Typer commands: parse, call one library function, render with rich. They import the
+library modules (and through them `trainer`) only when run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+COMPARE_HELP = """Evaluate prompt variants on one test split and print one table (UAR, WAR, per-class
+recall): manual templates zero-shot with the backbone, trained runs (--run DIR), and with --train
+the learned-context variants (context + class names, context + descriptions) trained with one budget.
+With no data options it uses the embedded synthetic set and the tiny backbone. Writes compare.csv,
+compare.json and compare.png into --out."""
+
+Opt = typer.Option
+
+
+def _stdout() -> Console:
+    console = Console(highlight=False)
+    if not console.is_terminal:  # pipes and logs: room for the per-class columns
+        console = Console(highlight=False, width=200)
+    return console
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def compare(
+    template: Annotated[list[str], Opt("--template", help="Manual template (repeatable): photo_of, expression_of, class_name, description or a .j2 file. Default: those four.")] = [],  # noqa: B006
+    no_zero_shot: Annotated[bool, Opt("--no-zero-shot", help="Skip the manual-template variants.")] = False,
+    run: Annotated[list[Path], Opt("--run", help="A trainer run folder (or checkpoint) to score too (repeatable).")] = [],  # noqa: B006
+    train: Annotated[bool, Opt("--train", help="Train context+classnames and context+descriptions with the same budget, then score them.")] = False,
+    out: Annotated[Path, Opt("--out", help="Folder for compare.csv/.json/.png (and runs/ with --train).")] = Path("compare"),
+    preset: Annotated[Optional[str], Opt("--preset", help="default | dfew | ferv39k | mafw (default: the dataset's, else default).")] = None,
+    config_file: Annotated[Optional[str], Opt("--config", help="JSON run config (e.g. a run's config.json).")] = None,
+    sets: Annotated[list[str], Opt("--set", help="Override any run config field: key=value (dotted).")] = [],  # noqa: B006
+    dataset: Annotated[Optional[str], Opt("--dataset", help="dfew | ferv39k | mafw (standard split under --data-root).")] = None,
+    data_root: Annotated[Optional[str], Opt("--data-root", help="Dataset folder.")] = None,
+    fold: Annotated[Optional[int], Opt("--fold", help="Fold of the dataset's split.")] = None,
+    train_list: Annotated[Optional[str], Opt("--train-list", help="Train list (needed only with --train).")] = None,
+    test_list: Annotated[Optional[str], Opt("--test-list", help="Test list or CSV (path,label).")] = None,
+    classes: Annotated[Optional[str], Opt("--classes", help="Class set for hand-made lists: dfew | mafw | 'a,b,c' | a file.")] = None,
+    descriptions: Annotated[Optional[str], Opt("--descriptions", help="Descriptor set: v1 | mafw/v1 | path.json.")] = None,
+    store: Annotated[Optional[str], Opt("--store", help="Descriptor store folder.")] = None,
+    backbone: Annotated[Optional[str], Opt("--backbone", help="open_clip model name or tiny.")] = None,
+    pretrained: Annotated[Optional[str], Opt("--pretrained", help="Backbone weights file or folder (offline).")] = None,
+    frames: Annotated[Optional[int], Opt("--frames", help="Frames (segments) per clip.")] = None,
+    epochs: Annotated[Optional[int], Opt("--epochs", help="Training epochs of each --train variant.")] = None,
+    batch: Annotated[Optional[int], Opt("--batch", help="Training batch of each --train variant.")] = None,
+    seed: Annotated[Optional[int], Opt("--seed", help="Seed (training, and the random tiny backbone).")] = None,
+    workers: Annotated[Optional[int], Opt("--workers", help="Data loader worker processes.")] = None,
+    device: Annotated[Optional[str], Opt("--device", help="auto | cpu | cuda.")] = None,
+    precision: Annotated[Optional[str], Opt("--precision", help="fp32 | bf16 | fp16 (GPU only).")] = None,
+    zs_normalize: Annotated[str, Opt("--zs-normalize", help="Pixel normalisation of the zero-shot variants: clip (CLIP's mean/std) | none.")] = "clip",
+    eval_batch: Annotated[int, Opt("--eval-batch", help="Clips per evaluation batch.")] = 16,
+    quiet: Annotated[bool, Opt("--quiet", help="One line per epoch while training, no bars.")] = False,
+) -> None:
+    from promptkit.compare import DEFAULT_TEMPLATES, CompareConfig, resolve_run_config, run_compare
+
+    options: dict[str, Any] = {
+        "seed": seed, "device": device, "precision": precision,
+        "model": {"backbone": backbone, "pretrained": pretrained},
+        "data": {"dataset": dataset, "data_root": data_root, "fold": fold, "train_list": train_list,
+                 "test_list": test_list, "classes": classes, "num_segments": frames, "workers": workers},
+        "optim": {"epochs": epochs, "batch": batch},
+        "text": {"descriptions": descriptions, "store": store},
+    }
+    run_config = resolve_run_config(preset, config_file, options, sets, train)
+    templates = () if no_zero_shot else tuple(template or DEFAULT_TEMPLATES)
+    cfg = CompareConfig(run_config, templates, tuple(run), train, out, zs_normalize, eval_batch)
+    result = _with_progress(lambda progress: run_compare(cfg, progress), quiet)
+    for note in result.notes:
+        _stderr().print(f"note: {note}")
+    _stdout().print(compare_table(result))
+    _stdout().print(f"wrote {result.files['csv']}, {Path(result.files['png']).name} and "
+                    f"{Path(result.files['json']).name}")
+
+
+def _with_progress(call, quiet: bool):
+    from promptkit.embed import trainer_errors
+
+    with trainer_errors():
+        from trainer.commands.run_view import QuietProgress, RichProgress
+
+        console = _stderr()
+        progress = QuietProgress(console) if quiet else RichProgress(console)
+        with progress:
+            return call(progress)
+
+
+def compare_table(result) -> Table:
+    table = Table(title=f"{result.class_set}: {result.n_clips} test clips ({result.test_list})")
+    for name in ("variant", "kind", "UAR %", "WAR %", *result.classes):
+        table.add_column(name, justify="left" if name in ("variant", "kind") else "right")
+    for row in result.rows:
+        recalls = ["-" if row.recall[c] is None else f"{row.recall[c]:.1f}" for c in result.classes]
+        table.add_row(row.variant, row.kind, f"{row.uar:.2f}", f"{row.war:.2f}", *recalls)
+    return table
+
+
+def embed(
+    ref: Annotated[str, typer.Argument(help="Descriptor set: mafw/v1, v1 (with --class-set), or a .json path.")],
+    backbone: Annotated[str, Opt("--backbone", help="open_clip model name, or tiny (random, for tests).")] = "ViT-B-32",
+    pretrained: Annotated[Optional[str], Opt("--pretrained", help="Backbone weights file or folder (offline).")] = None,
+    quick_gelu: Annotated[bool, Opt("--quick-gelu/--no-quick-gelu", help="QuickGELU (OpenAI weights use it).")] = True,
+    descriptors: Annotated[bool, Opt("--descriptors", help="Also embed every single descriptor.")] = False,
+    fmt: Annotated[str, Opt("--format", help="npy | pt | parquet.")] = "npy",
+    top_k: Annotated[int, Opt("--top-k", help="How many closest class pairs to name.")] = 5,
+    out: Annotated[Optional[Path], Opt("--out", help="Output folder (default embeddings/<class set>-vN).")] = None,
+    class_set: Annotated[Optional[str], Opt("--class-set", help="Class set for a bare version such as v1.")] = None,
+    store: Annotated[Optional[str], Opt("--store", help="Descriptor store folder.")] = None,
+    seed: Annotated[int, Opt("--seed", help="Seed of a random (weightless) backbone.")] = 0,
+) -> None:
+    """CLIP text embeddings of every class description (and descriptor), a similarity heatmap and the
+    closest (most confusable) class pairs."""
+    from promptkit.embed import EmbedConfig, embed_set, save_embeddings, trainer_errors
+
+    cfg = EmbedConfig(ref, backbone, pretrained, quick_gelu, store, class_set, descriptors, fmt, top_k, seed)
+    if pretrained is None and backbone != "tiny":
+        _stderr().print(f"note: no --pretrained weights: {backbone} has random weights, the similarities mean little")
+    with trainer_errors():
+        result = embed_set(cfg)
+        folder = out or Path("embeddings") / result.set_id.replace("/", "-")
+        files = save_embeddings(result, folder, fmt)
+    table = Table(title=f"closest class descriptions in {result.set_id} ({backbone})")
+    for name in ("rank", "class", "class", "cosine"):
+        table.add_column(name, justify="right" if name in ("rank", "cosine") else "left")
+    for pair in result.pairs:
+        table.add_row(str(pair["rank"]), pair["a"], pair["b"], f"{pair['cosine']:.3f}")
+    _stdout().print(table)
+    shape = "x".join(str(n) for n in result.embeddings.shape)
+    _stdout().print(f"wrote {shape} embeddings to {files['embeddings']}; index, heatmap and pairs in {folder}")
+
+
+def interpret(
+    path: Annotated[Path, typer.Argument(help="A trainer run folder or a checkpoint file.")],
+    top_k: Annotated[int, Opt("--top-k", help="Nearest tokens per context position.")] = 5,
+    metric: Annotated[str, Opt("--metric", help="cosine | l2.")] = "cosine",
+    pretrained: Annotated[Optional[str], Opt("--pretrained", help="Backbone weights with the token-embedding table (default: the run's own).")] = None,
+    out: Annotated[Optional[Path], Opt("--out", help="FILE.json, FILE.csv or a folder (default: beside the checkpoint).")] = None,
+    as_json: Annotated[bool, Opt("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """The vocabulary tokens nearest to each learned context vector, per class: what the context 'says'."""
+    from promptkit.interpret import interpret as interpret_checkpoint
+    from promptkit.interpret import save_interpretation, trainer_errors
+
+    with trainer_errors():
+        result = interpret_checkpoint(path, top_k, metric, pretrained)
+    written = save_interpretation(result, out)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return
+    console = _stdout()
+    console.print(f"{result.checkpoint}: {result.metric}, vocabulary {result.vocabulary}")
+    for ctx in result.contexts:
+        table = Table(title=f"{ctx['class']}: reads as {ctx['reading']!r}")
+        table.add_column("pos", justify="right")
+        for rank in range(result.top_k):
+            table.add_column(f"#{rank + 1}")
+        for pos, tokens in enumerate(ctx["positions"]):
+            table.add_row(str(pos + 1), *(f"{t['token']} ({t['score']:.2f})" for t in tokens))
+        console.print(table)
+    console.print(f"wrote {', '.join(str(p) for p in written)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add compare, embed and interpret to the root `promptkit` app."""
+    app.command("compare", help=COMPARE_HELP)(compare)
+    app.command("embed")(embed)
+    app.command("interpret")(interpret)
+
+
+__all__ = ["register"]

@@ -1,0 +1,173 @@
+"""What a learned context "says": the vocabulary tokens nearest to each learned context vector.
+
+The context vectors live in CLIP's token-embedding space, so the nearest rows of the frozen
+token-embedding table (by cosine or L2) give a rough reading of each position. The table is read
+from the backbone weights (the run's own `pretrained` or `--pretrained`); checkpoints do not hold
+it. Without weights the vocabulary falls back to the tokens of the class texts, whose embeddings
+every checkpoint carries (`prompt_learner.embeddings`), and the result says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from promptkit.embed import EvalError, trainer_errors, write_csv, write_json
+
+METRICS = ("cosine", "l2")
+SPECIAL_IDS = (49406, 49407)  # CLIP's start / end of text
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file as given, or a run folder's best.pt (else last.pt); clear errors otherwise."""
+    p = Path(path).expanduser()
+    if p.is_file():
+        return p
+    if not p.exists():
+        raise EvalError(f"{p} does not exist; give a trainer run folder or a checkpoint file (.pt)")
+    for name in ("best.pt", "last.pt"):
+        if (p / name).is_file():
+            return p / name
+    subs = sorted(q.name for q in p.glob("fold*_seed*") if q.is_dir())
+    if subs:
+        raise EvalError(f"{p} holds a protocol run ({', '.join(subs[:3])}{', ...' if len(subs) > 3 else ''}); "
+                        f"pass one sub-run folder, e.g. {p / subs[0]}")
+    raise EvalError(f"run folder {p} has no checkpoint (best.pt or last.pt); finish training it with "
+                    f"`trainer run --out {p}` or point at a folder that has one")
+
+
+@dataclass
+class InterpretResult:
+    """Per class (or `shared` for a generic context), per position: the nearest tokens."""
+
+    checkpoint: str
+    metric: str
+    top_k: int
+    vocabulary: str  # "full (N tokens) from WEIGHTS" or "class texts only (N tokens)"
+    vocabulary_size: int
+    class_specific: bool
+    classes: list[str]
+    contexts: list[dict[str, Any]] = field(default_factory=list)  # {"class", "positions": [[{token, id, score}]], "reading"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def interpret(path: str | Path, top_k: int = 5, metric: str = "cosine", pretrained: str | None = None) -> InterpretResult:
+    """Nearest vocabulary tokens to every learned context vector of a checkpoint (or run folder)."""
+    if metric not in METRICS:
+        raise EvalError(f"--metric must be one of {', '.join(METRICS)}; got {metric!r}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise EvalError(f"--top-k must be an integer >= 1; got {top_k!r}")
+    ckpt = find_checkpoint(path)
+    with trainer_errors():
+        from trainer.inference import load_for_inference
+        import torch
+
+        model, _state, classes, _frames = load_for_inference(ckpt, torch.device("cpu"))
+    learner = model.prompt_learner
+    if learner is None or learner.ctx is None:
+        raise EvalError(f"{ckpt} has no learned context (mode {model.config.mode!r}, n_ctx "
+                        f"{model.config.effective_n_ctx}); only runs with learned context can be interpreted")
+    ids, table, vocabulary = vocabulary_table(model, pretrained)
+    ctx = learner.ctx.detach().float()  # (n_cls, M, D) or (M, D)
+    specific = ctx.dim() == 3
+    groups = ctx if specific else ctx.unsqueeze(0)  # (G, M, D)
+    names = list(classes) if specific else ["shared"]
+    k = min(top_k, len(ids))
+    result = InterpretResult(str(ckpt), metric, k, vocabulary, len(ids), specific, list(classes))
+    for name, vectors in zip(names, groups):
+        scores, index = nearest(vectors, table, k, metric)  # (M, k), (M, k)
+        positions = [[_token(int(ids[j]), float(s)) for s, j in zip(srow, irow)]
+                     for srow, irow in zip(scores.tolist(), index.tolist())]
+        result.contexts.append({"class": name, "positions": positions, "reading": " ".join(p[0]["token"] for p in positions)})
+    return result
+
+
+def nearest(vectors: Any, table: Any, k: int, metric: str) -> tuple[Any, Any]:
+    """(M, D) against (V, D) -> top-k scores and row indices, each (M, k); cosine high / L2 low first."""
+    import torch
+    import torch.nn.functional as F
+
+    if metric == "cosine":
+        sims = F.normalize(vectors, dim=-1) @ F.normalize(table, dim=-1).t()  # (M, V)
+        return torch.topk(sims, k, dim=1)
+    dists = torch.cdist(vectors, table)  # (M, V)
+    scores, index = torch.topk(dists, k, dim=1, largest=False)
+    return scores, index
+
+
+def vocabulary_table(model: Any, pretrained: str | None) -> tuple[Any, Any, str]:
+    """(token ids (V,), embeddings (V, D), description) for the nearest-token search."""
+    import torch
+
+    learner = model.prompt_learner
+    weights = pretrained or model.config.pretrained
+    if weights:
+        table = _full_table(model, weights)  # (49408, D)
+        _check_table(table, learner, weights)
+        keep = torch.ones(table.shape[0], dtype=torch.bool)
+        keep[list(SPECIAL_IDS)] = False
+        ids = torch.nonzero(keep).squeeze(1)  # (V,)
+        return ids, table[ids].float(), f"full ({len(ids)} tokens) from {weights}"
+    token_ids = learner.token_ids  # (n_cls, L0)
+    rows: dict[int, Any] = {}
+    for c in range(token_ids.shape[0]):
+        for pos in range(1, int((token_ids[c] == SPECIAL_IDS[1]).nonzero()[0])):
+            rows.setdefault(int(token_ids[c, pos]), learner.embeddings[c, pos])
+    if not rows:
+        raise EvalError("the checkpoint's class texts hold no tokens to compare with; pass --pretrained WEIGHTS")
+    ids = torch.tensor(sorted(rows))
+    table = torch.stack([rows[i] for i in sorted(rows)]).float()  # (V, D)
+    note = f"class texts only ({len(ids)} tokens; the run has no pretrained weights to read the full vocabulary from, pass --pretrained)"
+    return ids, table, note
+
+
+def _full_table(model: Any, weights: str) -> Any:
+    from trainer.model.backbone import create_backbone
+    from trainer.model.config import ModelConfig
+
+    with trainer_errors():
+        cfg = ModelConfig(**{**model.config.to_dict(), "pretrained": weights, "mode": "zeroshot"})
+        backbone = create_backbone(cfg)
+    return backbone.clip.token_embedding.weight.detach()
+
+
+def _check_table(table: Any, learner: Any, weights: str) -> None:
+    """The table must give back the checkpoint's own frozen text embeddings."""
+    import torch
+
+    ids = learner.token_ids  # (n_cls, L0)
+    if table.shape[1] != learner.embeddings.shape[-1]:
+        raise EvalError(f"the weights {weights} have {table.shape[1]}-d token embeddings but the model uses "
+                        f"{learner.embeddings.shape[-1]}-d; pass the weights the run was trained from")
+    expect = table[ids].to(learner.embeddings.dtype)  # (n_cls, L0, D)
+    if not torch.allclose(expect, learner.embeddings, atol=1e-4, rtol=1e-3):
+        raise EvalError(f"the token embeddings in {weights} are not the ones this run was trained with; "
+                        "pass the run's own pretrained weights with --pretrained")
+
+
+def _token(token_id: int, score: float) -> dict[str, Any]:
+    from trainer.model.texts import decode_tokens
+
+    return {"token": decode_tokens([token_id]) or f"<{token_id}>", "id": token_id, "score": score}
+
+
+def save_interpretation(result: InterpretResult, out: Path | None) -> list[Path]:
+    """interpret.json + interpret.csv: next to the checkpoint, or at `out` (FILE.json / FILE.csv / a folder)."""
+    if out is None:
+        base = Path(result.checkpoint).parent / "interpret"
+    else:
+        out = Path(out).expanduser()
+        if out.is_dir() or not out.suffix:
+            base = out / "interpret"
+        elif out.suffix.lower() in (".json", ".csv"):
+            base = out.with_suffix("")
+        else:
+            raise EvalError(f"--out takes a .json or .csv file name or a folder; got {out}")
+    rows = [[ctx["class"], pos + 1, rank + 1, tok["token"], tok["id"], f"{tok['score']:.6f}"]
+            for ctx in result.contexts for pos, tokens in enumerate(ctx["positions"]) for rank, tok in enumerate(tokens)]
+    json_path = write_json(base.with_name(base.name + ".json"), result.to_dict())
+    csv_path = write_csv(base.with_name(base.name + ".csv"), ["class", "position", "rank", "token", "token_id", result.metric], rows)
+    return [json_path, csv_path]
