@@ -80,7 +80,10 @@ class Store:
         ref = str(ref).strip()
         name, version = self._parse_ref(ref, class_set)
         if name is None:
-            return load_file(Path(ref))
+            loaded = load_file(Path(ref))
+            if class_set and loaded.class_set != class_set:
+                raise StoreError(f"{ref} holds class set {loaded.class_set!r}, not {class_set!r}")
+            return loaded
         check_set_name(name)
         available = self.versions(name)
         if not available:

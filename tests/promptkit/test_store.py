@@ -36,6 +36,8 @@ def test_add_then_load_round_trip(store):
     assert store.load("v1", class_set="mine") == first
     assert store.load("mine").version == 1  # latest
     assert store.load(str(first.path)) == first
+    with pytest.raises(StoreError, match="holds class set 'mine', not 'mafw'"):
+        store.load(str(first.path), class_set="mafw")
 
 
 def test_versions_count_up_and_files_never_change(store):
