@@ -32,7 +32,8 @@ from trainer.data.decode import (FRAME_ORDERS, LoadStats, count_video_frames, is
 from trainer.data.errors import DataError
 from trainer.data.facecrop import FaceDetector, crop_faces
 from trainer.data.sampling import segment_indices
-from trainer.data.transforms import AugmentPreset, augment_preset, resize_clip, train_transform
+from trainer.data.transforms import (AugmentPreset, augment_preset, resize_clip, to_tensor,
+                                     train_transform)
 
 log = logging.getLogger(__name__)
 _SHOWN = 3  # how many bad clips an error message names
@@ -126,8 +127,8 @@ class VideoClipDataset(Dataset):
         """The Generator for one clip in one epoch: a pure function of (seed, epoch, index)."""
         return np.random.default_rng([self.seed, self.epoch if epoch is None else epoch, index])
 
-    def load_clip(self, index: int, rng: np.random.Generator) -> torch.Tensor:
-        """Decode the sampled frames of clip `index` -> `(T, 3, H, W)` uint8 at the source size."""
+    def load_clip(self, index: int, rng: np.random.Generator) -> np.ndarray:
+        """Decode the sampled frames of clip `index` -> `(T, H, W, 3)` uint8 at the source size."""
         rec = self.records[index]
         pick = partial(segment_indices, num_segments=self.num_segments, train=self.train, rng=rng)
         if is_video(rec.path) and rec.path.is_file():
@@ -150,12 +151,12 @@ class VideoClipDataset(Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
         index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
         rng = self.rng(index, epoch)
-        clip = self.load_clip(index, rng)  # (T, 3, H, W) uint8
+        clip = self.load_clip(index, rng)  # (T, H, W, 3) uint8
         if self.train and self.preset is not None:
             clip = train_transform(clip, self.image_size, self.preset, rng)
         else:
             clip = resize_clip(clip, self.image_size)
-        return clip, self.records[index].label  # (T, 3, S, S) uint8, int
+        return to_tensor(clip), self.records[index].label  # (T, 3, S, S) uint8, int
 
 
 class SeededShuffle(Sampler[int]):
@@ -197,6 +198,9 @@ class EpochTagged(Sampler[tuple[int, int]]):
 
 
 def _worker_init(seed: int, worker_id: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # one core per worker; the workers are the parallelism
     torch.manual_seed(seed * 1000 + worker_id)  # only for stray torch randomness; items use rng()
     np.random.seed((seed * 1000 + worker_id) % 2**32)
 

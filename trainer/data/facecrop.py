@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from trainer.data.errors import DataError
 
@@ -43,13 +42,13 @@ class FaceDetector:
             raise DataError(f"cannot load the face detector cascade {path}")
         return cascade
 
-    def largest_face(self, frame: torch.Tensor) -> tuple[float, float, float, float] | None:
-        """`(3, H, W)` uint8 -> the largest face box (x, y, w, h) in frame pixels, or None."""
+    def largest_face(self, frame: np.ndarray) -> tuple[float, float, float, float] | None:
+        """`(H, W, 3)` uint8 RGB -> the largest face box (x, y, w, h) in frame pixels, or None."""
         import cv2
 
         if self._cascade is None:
             self._cascade = self._load()
-        gray = frame.float().mean(0).to(torch.uint8).numpy()  # (H, W)
+        gray = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)  # (H, W)
         h, w = gray.shape
         scale = min(1.0, self.max_side / max(h, w))
         if scale < 1.0:
@@ -77,11 +76,11 @@ def clip_box(boxes: list[tuple[float, float, float, float]], height: int, width:
     return top, left, side
 
 
-def crop_faces(clip: torch.Tensor, detector: FaceDetector, margin: float = 0.25,
-               ) -> tuple[torch.Tensor, bool]:
-    """`(T, 3, H, W)` uint8 -> (the face crop `(T, 3, S, S)`, True) or (clip unchanged, False)."""
+def crop_faces(clip: np.ndarray, detector: FaceDetector, margin: float = 0.25,
+               ) -> tuple[np.ndarray, bool]:
+    """`(T, H, W, 3)` uint8 -> (the face crop `(T, S, S, 3)`, True) or (clip unchanged, False)."""
     boxes = [b for b in (detector.largest_face(f) for f in clip) if b is not None]
     if not boxes:
         return clip, False
-    top, left, side = clip_box(boxes, clip.shape[-2], clip.shape[-1], margin)
-    return clip[..., top:top + side, left:left + side].contiguous(), True
+    top, left, side = clip_box(boxes, clip.shape[1], clip.shape[2], margin)
+    return np.ascontiguousarray(clip[:, top:top + side, left:left + side]), True

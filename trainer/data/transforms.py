@@ -1,8 +1,11 @@
-"""Clip-consistent augmentation on stacked uint8 frames `(T, 3, H, W)`.
+"""Clip-consistent augmentation on stacked uint8 frames `(T, H, W, 3)` (numpy, OpenCV kernels).
 
 Every frame of a clip gets the same crop, flip, rotation and brightness factor, drawn from the
 numpy Generator the caller passes (the dataset derives it from seed, epoch and clip index, so a
 resumed run sees the same augmentation). Output stays uint8; float conversion happens on the device.
+Frames stay channels-last numpy arrays while in the worker, where OpenCV's resize, warp and lookup
+tables are several times faster than the same steps on `(T, 3, H, W)` tensors; `to_tensor` makes
+the `(T, 3, H, W)` view at the end.
 
 Presets follow the paper's code: all datasets use a random-sized crop (area 0.08-1, aspect 3/4-4/3)
 and a horizontal flip; DFEW adds brightness jitter 0.5, FERV39k a rotation of up to 4 degrees.
@@ -14,10 +17,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms.v2 import functional as TF
 
 from trainer.data.errors import DataError
 
@@ -87,27 +89,56 @@ def crop_params(height: int, width: int, scale: tuple[float, float], ratio: tupl
     return (height - h) // 2, (width - w) // 2, h, w
 
 
-def train_transform(clip: torch.Tensor, size: int, preset: AugmentPreset,
-                    rng: np.random.Generator) -> torch.Tensor:
-    """`(T, 3, H, W)` uint8 -> `(T, 3, size, size)` uint8 with one random draw for the whole clip."""
-    if preset.rotation > 0:
-        angle = float(rng.uniform(-preset.rotation, preset.rotation))
-        clip = TF.rotate(clip, angle, interpolation=InterpolationMode.BILINEAR)
-    if preset.crop:
-        top, left, h, w = crop_params(clip.shape[-2], clip.shape[-1], preset.scale, preset.ratio, rng)
-        clip = TF.resized_crop(clip, top, left, h, w, [size, size], antialias=True)
-    else:
-        clip = resize_clip(clip, size)
-    if preset.hflip and rng.random() < 0.5:
-        clip = clip.flip(-1)
-    if preset.brightness > 0:
-        factor = float(rng.uniform(1 - preset.brightness, 1 + preset.brightness))
-        clip = TF.adjust_brightness(clip, factor)
-    return clip.contiguous()
+def _resize(frame: np.ndarray, size: int) -> np.ndarray:
+    """`(H, W, 3)` -> `(size, size, 3)`: area averaging when shrinking, bilinear when enlarging."""
+    h, w = frame.shape[:2]
+    if (h, w) == (size, size):
+        return frame
+    shrink = h * w >= size * size
+    return cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-def resize_clip(clip: torch.Tensor, size: int) -> torch.Tensor:
+def _rotate(frame: np.ndarray, angle: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    matrix = cv2.getRotationMatrix2D((w / 2 - 0.5, h / 2 - 0.5), angle, 1.0)  # (2, 3)
+    return cv2.warpAffine(frame, matrix, (w, h), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+
+
+def train_transform(clip: np.ndarray, size: int, preset: AugmentPreset,
+                    rng: np.random.Generator) -> np.ndarray:
+    """`(T, H, W, 3)` uint8 -> `(T, size, size, 3)` uint8 with one random draw for the whole clip."""
+    angle = float(rng.uniform(-preset.rotation, preset.rotation)) if preset.rotation > 0 else 0.0
+    box = crop_params(clip.shape[1], clip.shape[2], preset.scale, preset.ratio, rng) \
+        if preset.crop else None
+    flip = preset.hflip and rng.random() < 0.5
+    factor = float(rng.uniform(1 - preset.brightness, 1 + preset.brightness)) \
+        if preset.brightness > 0 else 1.0
+    out = np.empty((clip.shape[0], size, size, 3), dtype=np.uint8)  # (T, S, S, 3)
+    for t, frame in enumerate(clip):
+        if angle:
+            frame = _rotate(frame, angle)
+        if box is not None:
+            top, left, h, w = box
+            frame = frame[top:top + h, left:left + w]
+        frame = _resize(frame, size)
+        if flip:
+            cv2.flip(frame, 1, dst=out[t])  # numpy's [:, ::-1] copy is ~20x slower
+        else:
+            out[t] = frame
+    if factor != 1.0:
+        lut = np.clip(np.arange(256) * factor, 0, 255).astype(np.uint8)  # (256,) brightness table
+        out = cv2.LUT(out.reshape(-1, size * 3), lut).reshape(out.shape)
+    return out
+
+
+def resize_clip(clip: np.ndarray, size: int) -> np.ndarray:
     """Plain resize of every frame to `size x size` (the test transform), uint8 in and out."""
-    if clip.shape[-2:] == (size, size):
+    if clip.shape[1:3] == (size, size):
         return clip
-    return TF.resize(clip, [size, size], antialias=True)
+    return np.stack([_resize(frame, size) for frame in clip])  # (T, S, S, 3)
+
+
+def to_tensor(clip: np.ndarray) -> torch.Tensor:
+    """`(T, H, W, 3)` uint8 numpy -> `(T, 3, H, W)` uint8 tensor (a channels-last view, no copy)."""
+    return torch.from_numpy(clip).permute(0, 3, 1, 2)

@@ -59,11 +59,14 @@ def test_missing_and_empty_clips_fail_naming_them(tmp_path, make_clip):
 def test_corrupt_frame_replaced_by_nearest(tmp_path, make_clip, caplog):
     folder = make_clip(tmp_path / "c", 16, ext="jpg", width=3)
     (folder / "008.jpg").write_bytes(b"not a jpeg at all")
+    whole = (folder / "012.jpg").read_bytes()
+    (folder / "012.jpg").write_bytes(whole[: len(whole) // 2])  # truncated
     ds = VideoClipDataset([ClipRecord(folder, 16, 0)], 16, train=False)
     with caplog.at_level(logging.WARNING):
         frames, _ = ds[0]
-    assert _values(frames)[7] in (7, 9) and ds.stats.replaced_frames == 1
-    assert "008.jpg" in caplog.text
+    values = _values(frames)
+    assert values[7] in (7, 9) and values[11] in (11, 13) and ds.stats.replaced_frames == 2
+    assert "008.jpg" in caplog.text and "012.jpg" in caplog.text
 
 
 def test_clip_without_readable_frames_fails(tmp_path):

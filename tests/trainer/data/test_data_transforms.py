@@ -4,12 +4,12 @@ import torch
 
 from trainer.data.errors import DataError
 from trainer.data.transforms import (AugmentPreset, augment_preset, crop_params, resize_clip,
-                                     train_transform)
+                                     to_tensor, train_transform)
 
 
 def _clip(t=4, h=40, w=50):
-    base = torch.arange(3 * h * w, dtype=torch.int64).reshape(3, h, w) % 251
-    return base.to(torch.uint8).expand(t, 3, h, w).clone()  # every frame identical
+    base = (np.arange(h * w * 3).reshape(h, w, 3) % 251).astype(np.uint8)
+    return np.repeat(base[None], t, axis=0)  # (T, H, W, 3), every frame identical
 
 
 @pytest.mark.parametrize("name", ["dfew", "ferv39k", "mafw", "light", "none"])
@@ -17,8 +17,8 @@ def test_train_transform_same_for_every_frame(name):
     clip = _clip()
     for seed in range(5):
         out = train_transform(clip, 24, augment_preset(name), np.random.default_rng(seed))
-        assert out.shape == (4, 3, 24, 24) and out.dtype == torch.uint8
-        assert all(torch.equal(out[0], out[i]) for i in range(1, 4))
+        assert out.shape == (4, 24, 24, 3) and out.dtype == np.uint8
+        assert all(np.array_equal(out[0], out[i]) for i in range(1, 4))
 
 
 def test_train_transform_deterministic_and_random():
@@ -26,7 +26,21 @@ def test_train_transform_deterministic_and_random():
     a = train_transform(clip, 24, preset, np.random.default_rng(5))
     b = train_transform(clip, 24, preset, np.random.default_rng(5))
     c = train_transform(clip, 24, preset, np.random.default_rng(6))
-    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_flip_and_brightness_do_what_they_say():
+    clip = _clip(2, 24, 24)
+    flips = AugmentPreset(crop=False, hflip=True)
+    outs = [train_transform(clip, 24, flips, np.random.default_rng(s)) for s in range(20)]
+    assert any(np.array_equal(o, clip) for o in outs)
+    assert any(np.array_equal(o, clip[:, :, ::-1]) for o in outs)
+    bright = AugmentPreset(crop=False, hflip=False, brightness=0.5)
+    out = train_transform(clip, 24, bright, np.random.default_rng(0))
+    ratio = out.astype(float).sum() / clip.astype(float).sum()
+    assert 0.5 <= ratio <= 1.5 and ratio != 1.0
+    expected = np.clip(clip.astype(float) * ratio, 0, 255)
+    assert np.abs(out.astype(float) - expected).mean() < 3
 
 
 def test_crop_params_inside_image():
@@ -43,9 +57,12 @@ def test_crop_params_fallback_is_centred():
 
 def test_resize_clip_plain():
     out = resize_clip(_clip(2, 40, 50), 16)
-    assert out.shape == (2, 3, 16, 16) and out.dtype == torch.uint8
+    assert out.shape == (2, 16, 16, 3) and out.dtype == np.uint8
     same = _clip(2, 16, 16)
     assert resize_clip(same, 16) is same
+    tensor = to_tensor(out)
+    assert tensor.shape == (2, 3, 16, 16) and tensor.dtype == torch.uint8
+    assert torch.equal(tensor[1, 2], torch.from_numpy(out[1, :, :, 2]))
 
 
 def test_bad_presets():

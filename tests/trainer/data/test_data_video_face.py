@@ -36,7 +36,7 @@ def test_video_file_sampling(tmp_path):
 def test_short_video_and_broken_video(tmp_path):
     video = write_video(tmp_path / "short.avi", 4)
     clip = load_video(video, lambda n: segment_indices(n, 16), LoadStats())
-    assert clip.shape == (16, 3, 32, 48)
+    assert clip.shape == (16, 32, 48, 3)
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00" * 100)
     with pytest.raises(DataError, match="broken.mp4"):
@@ -59,10 +59,10 @@ class _FakeDetector:
 
 
 def test_crop_faces_uses_one_box_for_the_clip():
-    clip = torch.arange(2 * 3 * 40 * 50, dtype=torch.int64).reshape(2, 3, 40, 50).to(torch.uint8)
+    clip = (np.arange(2 * 40 * 50 * 3) % 251).astype(np.uint8).reshape(2, 40, 50, 3)
     out, found = crop_faces(clip, _FakeDetector((20, 10, 10, 10)), margin=0.5)
-    assert found and out.shape == (2, 3, 20, 20)
-    assert torch.equal(out, clip[..., 5:25, 15:35])
+    assert found and out.shape == (2, 20, 20, 3)
+    assert np.array_equal(out, clip[:, 5:25, 15:35])
     same, found = crop_faces(clip, _FakeDetector(None))
     assert not found and same is clip
 
@@ -72,9 +72,9 @@ def test_haar_detector_runs_offline_and_counts_misses(tmp_path, make_clip):
     detector = FaceDetector()
     if not hasattr(cv2, "CascadeClassifier"):  # OpenCV 5: a clear error instead of a crash
         with pytest.raises(DataError, match="opencv-python-headless>=4.8,<5"):
-            detector.largest_face(torch.zeros((3, 64, 64), dtype=torch.uint8))
+            detector.largest_face(np.zeros((64, 64, 3), dtype=np.uint8))
         return
-    assert detector.largest_face(torch.full((3, 64, 64), 128, dtype=torch.uint8)) is None
+    assert detector.largest_face(np.full((64, 64, 3), 128, dtype=np.uint8)) is None
     folder = make_clip(tmp_path / "c", 4, size=(64, 64))
     ds = VideoClipDataset([ClipRecord(folder, 4, 0)], 32, train=False, face_crop=True)
     frames, _ = ds[0]
