@@ -241,12 +241,8 @@ def _summarise(name: str, number: int, path: Path, shipped: bool) -> SetSummary:
 
 
 def _shipped_root() -> Path:
-    """The shipped sets: `descriptions/` in a checkout, `promptkit/shipped/` in a wheel."""
-    found = shipped_descriptions_dir()
-    if found.is_dir():
-        return found
-    # In a wheel `promptkit.shipped` is a namespace package whose files() path does not str() to a path.
-    return Path(__file__).resolve().with_name("shipped")
+    """The shipped sets (`descriptions/` in a checkout, inside the package in a wheel)."""
+    return shipped_descriptions_dir()
 
 
 def _check_provenance(provenance: dict) -> None:

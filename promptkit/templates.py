@@ -35,18 +35,8 @@ class TemplateSource:
 
 
 def shipped_templates_dir() -> Path:
-    """The shipped .j2 folder: `templates/` in a checkout, `promptkit/templates/` in a wheel.
-
-    In a wheel the data folder shares its name with this module, so importlib.resources cannot
-    resolve it as a package; fall back to the folder next to this file.
-    """
-    try:
-        found = templates_dir()
-    except (TypeError, ModuleNotFoundError):
-        found = None
-    if found is not None and found.is_dir():
-        return found
-    return Path(__file__).resolve().with_name("templates")
+    """The shipped .j2 folder (`templates/` in a checkout, inside the package in a wheel)."""
+    return templates_dir()
 
 
 def shipped_templates() -> list[str]:

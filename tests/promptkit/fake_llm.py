@@ -14,29 +14,10 @@ from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+import typer
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _use_the_real_promptkit() -> None:
-    """Work around tests/promptkit shadowing the package.
-
-    pytest puts tests/ on sys.path (rootdir conftest, no __init__.py), so `import promptkit` can find
-    tests/promptkit as a namespace package before the editable install's finder is asked; then
-    `promptkit.templates` resolves to the top-level templates/ data folder. Put the checkout first
-    and drop a namespace `promptkit` imported so far. (The proper fix belongs in tests/conftest.py.)
-    """
-    if sys.path[:1] != [str(REPO)]:
-        sys.path.insert(0, str(REPO))
-    loaded = sys.modules.get("promptkit")
-    if loaded is not None and getattr(loaded, "__file__", None) is None:
-        for name in [n for n in sys.modules if n == "promptkit" or n.startswith("promptkit.")]:
-            del sys.modules[name]
-
-
-_use_the_real_promptkit()
-
-import pytest  # noqa: E402
-import typer  # noqa: E402
 
 
 def _load_server_module():
