@@ -30,6 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--steps", type=int, default=3, help="timed steps")
     p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--text-reps", type=int, default=5, help="timed forward+backward passes of the text side alone")
     p.add_argument("--texts", default="dfew/v1", help="descriptor set for the prompts (shipped sets work offline)")
     p.add_argument("--cut", choices=["both", "on", "off"], default="both", help="text-length cut of the text encoder")
     p.add_argument("--grad-checkpointing", action="store_true")
@@ -79,11 +80,22 @@ def run_child(args: argparse.Namespace, precision: str, cut: bool) -> dict:
         step()
         times.append(time.perf_counter() - t0)
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    text_times = []
+    for _ in range(args.text_reps):  # the text side alone: where the cut acts
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        with autocast_for(args.device, precision):
+            model.text_features().sum().backward()
+        if cuda:
+            torch.cuda.synchronize()
+        text_times.append(time.perf_counter() - t0)
     eos = model.prompt_learner.eos_index
     return {
         "backbone": args.backbone, "device": args.device, "precision": precision, "batch": args.batch,
         "frames": args.frames, "text_cut": cut, "text_positions": int(eos.max()) + 1 if cut else 77,
         "step_s_median": statistics.median(times), "step_s_all": [round(t, 4) for t in times],
+        "text_fwd_bwd_s_median": statistics.median(text_times) if text_times else None,
+        "load_avg_1m": os.getloadavg()[0],
         "peak_rss_rise_mib": (rss_after - rss_before) / 1024, "max_rss_mib": rss_after / 1024,
         "cuda_peak_alloc_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
         "threads": torch.get_num_threads(),
@@ -123,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         mem = f"cuda peak {r['cuda_peak_alloc_mib']:.0f} MiB" if r["cuda_peak_alloc_mib"] else f"RSS rise {r['peak_rss_rise_mib']:.0f} MiB (max RSS {r['max_rss_mib']:.0f} MiB)"
         print(f"{r['backbone']} {r['device']} {r['precision']} batch {r['batch']}x{r['frames']} text cut {'on ' if r['text_cut'] else 'off'} "
-              f"({r['text_positions']} positions): step {r['step_s_median']:.3f} s median of {len(r['step_s_all'])}, {mem}")
+              f"({r['text_positions']} positions): step {r['step_s_median']:.3f} s median of {len(r['step_s_all'])}, "
+              f"text side {r['text_fwd_bwd_s_median']:.3f} s, {mem}, load {r['load_avg_1m']:.1f}")
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(report, f, indent=2)

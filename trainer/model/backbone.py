@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,11 +191,15 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
             obj: Any = load_file(str(path), device="cpu")
         else:
             try:
-                obj = torch.load(path, map_location="cpu", weights_only=True)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # "looks like a TorchScript archive"
+                    obj = torch.load(path, map_location="cpu", weights_only=True)
             except (RuntimeError, ValueError) as exc:
                 if "TorchScript" not in str(exc) and "torchscript" not in str(exc):
                     raise
-                obj = torch.jit.load(str(path), map_location="cpu").state_dict()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FutureWarning)
+                    obj = dict(torch.jit.load(str(path), map_location="cpu").state_dict())  # OpenAI's .pt archives
     except Exception as exc:  # noqa: BLE001 - any reader failure becomes one line
         raise BackboneError(f"cannot read weights from {path}: {exc}".splitlines()[0]) from exc
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):

@@ -117,13 +117,15 @@ class DFERCLIP(nn.Module):
         video = self.video_features(frames)  # (B, E)
         if self.head is not None:
             return self.head(video).float()  # (B, n_cls)
-        video = F.normalize(video.float(), dim=-1)  # (B, E)
         text = self.text_features()  # (n_cls, E)
-        if self.config.use_logit_scale:
-            scale = self.logit_scale.float().exp()
-        else:
-            scale = 1.0 / self.config.temperature
-        return video @ text.t() * scale  # (B, n_cls)
+        # cosine / 0.01 spans +-100: keep it in fp32 even under bf16/fp16 autocast
+        with torch.autocast(device_type=video.device.type, enabled=False):
+            video = F.normalize(video.float(), dim=-1)  # (B, E)
+            if self.config.use_logit_scale:
+                scale = self.logit_scale.float().exp()
+            else:
+                scale = 1.0 / self.config.temperature
+            return video @ text.t() * scale  # (B, n_cls)
 
     def train(self, mode: bool = True) -> "DFERCLIP":
         self._text_cache = None

@@ -32,8 +32,9 @@ def _randomise(state: dict[str, torch.Tensor], gen: torch.Generator) -> dict[str
             out[key] = torch.tensor(math.log(100.0))
         elif value.dim() == 1 and "weight" in key:  # layer norm gains: not all ones, to catch swaps
             out[key] = 1 + 0.3 * torch.randn(value.shape, generator=gen)
-        else:
-            out[key] = 0.2 * torch.randn(value.shape, generator=gen)
+        else:  # std 1.6 / sqrt(fan-in): 0.2 at the tiny width, like-trained scales for ViT-B-32
+            fan_in = value[0].numel() if value.dim() > 1 else 64
+            out[key] = 1.6 / math.sqrt(fan_in) * torch.randn(value.shape, generator=gen)
     return out
 
 
@@ -43,13 +44,14 @@ def _tokenize(texts: list[str]) -> torch.Tensor:
     return open_clip.tokenize(texts)  # (n, 77)
 
 
-def _authors_state(gen: torch.Generator) -> dict[str, torch.Tensor]:
+def _authors_state(gen: torch.Generator, backbone: str = "tiny") -> dict[str, torch.Tensor]:
     """A state dict laid out like the authors' GenerateModel (before DataParallel)."""
-    clip = _randomise(create_backbone(ModelConfig(backbone="tiny"), load_weights=False).clip.state_dict(), gen)
+    clip = _randomise(create_backbone(ModelConfig(backbone=backbone), load_weights=False).clip.state_dict(), gen)
+    width, dim = clip["ln_final.weight"].shape[0], clip["text_projection"].shape[1]
     sd: dict[str, torch.Tensor] = {}
     tokens = _tokenize([" ".join(["X"] * M) + " " + d for d in DESCRIPTIONS])
-    emb = F.embedding(tokens, clip["token_embedding.weight"])  # (n, 77, D)
-    sd["prompt_learner.ctx"] = 0.02 * torch.randn(len(DESCRIPTIONS), M, 64, generator=gen)
+    emb = F.embedding(tokens, clip["token_embedding.weight"])  # (n, 77, width)
+    sd["prompt_learner.ctx"] = 0.02 * torch.randn(len(DESCRIPTIONS), M, width, generator=gen)
     sd["prompt_learner.token_prefix"] = emb[:, :1].clone()
     sd["prompt_learner.token_suffix"] = emb[:, 1 + M:].clone()
     for key, value in clip.items():
@@ -59,15 +61,15 @@ def _authors_state(gen: torch.Generator) -> dict[str, torch.Tensor]:
             sd["image_encoder." + key[len("visual."):]] = value
         sd["clip_model_." + key] = value
     t = "temporal_net."
-    sd[t + "cls_token"] = torch.randn(1, 1, 64, generator=gen)
-    sd[t + "pos_embedding"] = torch.randn(1, 17, 64, generator=gen)
+    sd[t + "cls_token"] = torch.randn(1, 1, dim, generator=gen)
+    sd[t + "pos_embedding"] = torch.randn(1, 17, dim, generator=gen)
     inner = HEADS * HEAD_DIM
     layer = t + "temporal_transformer.layers.0."
     shapes = {
-        "0.fn.norm.weight": (64,), "0.fn.norm.bias": (64,), "0.fn.fn.to_qkv.weight": (3 * inner, 64),
-        "0.fn.fn.to_out.0.weight": (64, inner), "0.fn.fn.to_out.0.bias": (64,),
-        "1.fn.norm.weight": (64,), "1.fn.norm.bias": (64,), "1.fn.fn.net.0.weight": (MLP, 64),
-        "1.fn.fn.net.0.bias": (MLP,), "1.fn.fn.net.3.weight": (64, MLP), "1.fn.fn.net.3.bias": (64,),
+        "0.fn.norm.weight": (dim,), "0.fn.norm.bias": (dim,), "0.fn.fn.to_qkv.weight": (3 * inner, dim),
+        "0.fn.fn.to_out.0.weight": (dim, inner), "0.fn.fn.to_out.0.bias": (dim,),
+        "1.fn.norm.weight": (dim,), "1.fn.norm.bias": (dim,), "1.fn.fn.net.0.weight": (MLP, dim),
+        "1.fn.fn.net.0.bias": (MLP,), "1.fn.fn.net.3.weight": (dim, MLP), "1.fn.fn.net.3.bias": (dim,),
     }
     for key, shape in shapes.items():
         base = 1.0 if key.endswith("norm.weight") else 0.0
@@ -95,15 +97,18 @@ def _clip_block(x, sd, p, heads, mask=None):
     return x + h @ sd[p + ".mlp.c_proj.weight"].t() + sd[p + ".mlp.c_proj.bias"]
 
 
-def _reference_logits(sd: dict[str, torch.Tensor], video: torch.Tensor) -> torch.Tensor:
-    n, t = video.shape[:2]
-    img = video.reshape(n * t, 3, 32, 32)
+def _reference_logits(sd: dict[str, torch.Tensor], video: torch.Tensor, heads: tuple[int, int] = (2, 2)) -> torch.Tensor:
+    """Their forward; `heads` = (vision, text) attention heads (OpenAI CLIP: width // 64)."""
+    n, t, _, h, w = video.shape
+    img = video.reshape(n * t, 3, h, w)
     p = "image_encoder."
-    x = F.conv2d(img, sd[p + "conv1.weight"], stride=8).flatten(2).transpose(1, 2)  # (N, 16, 64)
+    patch = sd[p + "conv1.weight"].shape[-1]
+    x = F.conv2d(img, sd[p + "conv1.weight"], stride=patch).flatten(2).transpose(1, 2)  # (N, grid^2, width)
     x = torch.cat([sd[p + "class_embedding"].expand(x.shape[0], 1, -1), x], 1) + sd[p + "positional_embedding"]
     x = _ln(x, sd, p + "ln_pre")
-    for i in range(2):
-        x = _clip_block(x, sd, f"{p}transformer.resblocks.{i}", heads=2)
+    layers = len({k.split(".")[3] for k in sd if k.startswith(p + "transformer.resblocks.")})
+    for i in range(layers):
+        x = _clip_block(x, sd, f"{p}transformer.resblocks.{i}", heads=heads[0])
     frames = (_ln(x[:, 0], sd, p + "ln_post") @ sd[p + "proj"]).reshape(n, t, -1)
     # temporal transformer
     q = "temporal_net."
@@ -124,8 +129,9 @@ def _reference_logits(sd: dict[str, torch.Tensor], video: torch.Tensor) -> torch
     prompts = torch.cat([sd["prompt_learner.token_prefix"], sd["prompt_learner.ctx"], sd["prompt_learner.token_suffix"]], 1)
     x = prompts + sd["text_encoder.positional_embedding"]
     mask = torch.full((77, 77), float("-inf")).triu(1)
-    for i in range(2):
-        x = _clip_block(x, sd, f"text_encoder.transformer.resblocks.{i}", heads=2, mask=mask)
+    layers = len({k.split(".")[3] for k in sd if k.startswith("text_encoder.transformer.resblocks.")})
+    for i in range(layers):
+        x = _clip_block(x, sd, f"text_encoder.transformer.resblocks.{i}", heads=heads[1], mask=mask)
     x = _ln(x, sd, "text_encoder.ln_final")
     eos = _tokenize([" ".join(["X"] * M) + " " + d for d in DESCRIPTIONS]).argmax(-1)
     text = x[torch.arange(x.shape[0]), eos] @ sd["text_encoder.text_projection"]
