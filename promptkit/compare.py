@@ -230,14 +230,14 @@ def zero_shot_rows(cfg: CompareConfig, split: TestSplit, ds, ctx, notes: list[st
     import torch
     import torch.nn.functional as F
 
-    from trainer.engine import seeded
     from trainer.model.backbone import create_backbone
     from trainer.model.dferclip import DFERCLIP
 
     run = cfg.run
     with trainer_errors():
         model_cfg = dataclasses.replace(run.model_config(), mode="zeroshot", normalize=cfg.zs_normalize)
-        with seeded(run.seed, False):
+        with torch.random.fork_rng(devices=[]):  # random (weightless) backbones are seeded, globals untouched
+            torch.manual_seed(run.seed)
             backbone = create_backbone(model_cfg)
         model_cfg = dataclasses.replace(model_cfg, image_size=backbone.image_size)
     taken: set[str] = set()
