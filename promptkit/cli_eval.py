@@ -175,8 +175,9 @@ def interpret(
 
 def register(app: typer.Typer) -> None:
     """Add compare, embed and interpret to the root `promptkit` app."""
-    app.command("compare", help=COMPARE_HELP)(compare)
-    app.command("embed")(embed)
+    app.command("compare", help=COMPARE_HELP,
+                short_help="Prompt variants on one test split: manual templates vs learned contexts.")(compare)
+    app.command("embed", short_help="Text embeddings of a descriptor set and its closest class pairs.")(embed)
     app.command("interpret")(interpret)
 
 
