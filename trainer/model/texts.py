@@ -47,6 +47,21 @@ class ClassTexts:
     def __len__(self) -> int:
         return len(self.classes)
 
+    def check_classes(self, classes: Sequence[str], what: str = "the data") -> None:
+        """Raise TextsError unless these texts are for exactly `classes`, in that label order."""
+        want = tuple(classes)
+        if len(want) != len(self.classes):
+            raise TextsError(
+                f"the class texts ({self.source}) have {len(self.classes)} classes but {what} has {len(want)}; "
+                "use a descriptor set made for these classes"
+            )
+        if want != self.classes:
+            diff = next(i for i, (a, b) in enumerate(zip(want, self.classes)) if a != b)
+            raise TextsError(
+                f"the class texts ({self.source}) put {self.classes[diff]!r} at label {diff} but {what} has "
+                f"{want[diff]!r}; the label orders must match"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "classes": list(self.classes),

@@ -93,3 +93,12 @@ def test_ctx_init_phrase():
     assert ctx.shape[:2] == (2, 4) and (ctx[0] == ctx[1]).all()
     with pytest.raises(ModelConfigError, match="is 3 tokens but n_ctx is 8"):
         build_model(ModelConfig(backbone="tiny", ctx_init="a photo of"), ClassTexts.from_class_names(["x"]))
+
+
+def test_class_count_and_order_checks():
+    texts = ClassTexts.from_class_names(["happiness", "sadness", "neutral"])
+    texts.check_classes(["happiness", "sadness", "neutral"])
+    with pytest.raises(TextsError, match="have 3 classes but the data has 4"):
+        texts.check_classes(["happiness", "sadness", "neutral", "anger"])
+    with pytest.raises(TextsError, match="put 'neutral' at label 2 but the data has 'anger'"):
+        texts.check_classes(["happiness", "sadness", "anger"])
