@@ -132,6 +132,8 @@ def load_run_spec(run_dir: Path) -> tuple[RunConfig, list[int] | None, list[int]
     """The config and (folds, seeds) plan an earlier `trainer run` saved in `run_dir` (for --resume)."""
     from trainer.config import config_from_dict, load_config_file
 
+    if not (run_dir / "config.json").is_file():
+        raise ConfigError(f"nothing to resume in {run_dir}: it has no config.json from an earlier `trainer run`")
     config = config_from_dict(load_config_file(run_dir / "config.json"))
     plan_path = run_dir / "plan.json"
     if not plan_path.is_file():

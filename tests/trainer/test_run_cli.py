@@ -1,0 +1,148 @@
+"""`trainer run | eval | predict` end to end through the CLI on generated clips (tiny model, CPU)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import trainer
+from trainer.cli import main
+from trainer.data.synthetic import generate
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    made = generate(root, train_per_class=2, test_per_class=1, size=32, seed=0, min_frames=6, max_frames=12)
+    return made.train_list, made.test_list
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return info.value.code, captured.out, captured.err
+
+
+def base_args(clips, out, epochs=2):
+    train, test = clips
+    return ["run", "--train-list", train, "--test-list", test, "--epochs", epochs, "--batch", 7, "--frames", 4,
+            "--workers", 0, "--device", "cpu", "--quiet", "--out", out]
+
+
+@pytest.fixture(scope="module")
+def finished_run(clips, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "r"
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in base_args(clips, out)])
+    assert info.value.code == 0
+    return out
+
+
+def test_run_writes_the_run_folder(finished_run):
+    out = finished_run
+    for name in ("config.json", "last.pt", "best.pt", "metrics.jsonl", "summary.json", "confusion.csv",
+                 "confusion.png", "curves.png"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert 0 <= summary["uar"] <= 100 and 0 <= summary["war"] <= 100
+    assert summary["selection"] == "last epoch" and summary["selected_epoch"] == 2
+    assert summary["text"]["set_id"] == "dfew/v1" and summary["text"]["content_hash"].startswith("sha256:")
+    assert summary["n_test"] == 7 and len(summary["per_class_recall"]) == 7
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2]
+    assert lines[-1]["test"]["war"] == summary["war"] and set(lines[0]["lr"]) >= {"image", "temporal", "prompt"}
+    config = json.loads((out / "config.json").read_text())
+    assert config["optim"]["epochs"] == 2 and config["data"]["num_segments"] == 4
+    assert (out / "confusion.csv").read_text().splitlines()[0].split(",")[1:] == summary["classes"]
+
+
+def test_checkpoints_carry_what_a_rebuild_needs(finished_run):
+    best = torch.load(finished_run / "best.pt", weights_only=True)
+    last = torch.load(finished_run / "last.pt", weights_only=True)
+    for state in (best, last):
+        assert state["format"] == "dferclip-toolkit" and state["classes"][0] == "happiness"
+        assert state["text"]["set_id"] == "dfew/v1" and state["preprocessing"]["num_segments"] == 4
+        assert state["run_config"]["optim"]["batch"] == 7
+    assert last["kind"] == "run" and last["epoch"] == 2 and {"optimizer", "scheduler", "rng"} <= set(last)
+    model = trainer.load_model(finished_run / "best.pt")
+    assert not model.training and model.texts.classes[0] == "happiness"
+
+
+def test_eval_and_predict(finished_run, clips, capsys, tmp_path):
+    summary = json.loads((finished_run / "summary.json").read_text())
+    code, out, err = cli(capsys, "eval", finished_run / "best.pt", "--test-list", clips[1], "--workers", 0,
+                         "--device", "cpu", "--out", tmp_path / "e.json")
+    assert code == 0 and "UAR" in out
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["uar"] == pytest.approx(summary["uar"]) and result["war"] == pytest.approx(summary["war"])
+    clip = clips[1].read_text().split()[0]
+    code, out, err = cli(capsys, "predict", finished_run / "best.pt", clip, "--json", "--device", "cpu")
+    assert code == 0
+    rows = json.loads(out)
+    assert rows[0]["clip"] == clip and sum(rows[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert rows[0]["prediction"] in rows[0]["probabilities"]
+
+
+def test_existing_output_folder_is_refused(finished_run, clips, capsys):
+    code, out, err = cli(capsys, *base_args(clips, finished_run))
+    assert code == 1
+    assert err.strip().count("\n") == 0 and err.startswith("error: output folder") and "--overwrite" in err
+
+
+def _one_line_error(capsys, argv, *words):
+    code, out, err = cli(capsys, *argv)
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_bad_inputs_give_one_line(clips, capsys, tmp_path):
+    train, test = clips
+    args = base_args(clips, tmp_path / "a")
+    missing = [a if a != train else tmp_path / "nope.txt" for a in args]
+    _one_line_error(capsys, missing, "annotation file not found", "nope.txt")
+    bad = tmp_path / "bad.txt"
+    bad.write_text(train.read_text().splitlines()[0].rsplit(" ", 1)[0] + " 9\n")
+    _one_line_error(capsys, [a if a != train else bad for a in base_args(clips, tmp_path / "b")],
+                    "bad.txt:1", "label 9 is out of range")
+    _one_line_error(capsys, [*base_args(clips, tmp_path / "c"), "--classes", "mafw"],
+                    "7 classes", "11")
+    _one_line_error(capsys, [*base_args(clips, tmp_path / "d"), "--batch", 64], "fewer than one batch")
+    _one_line_error(capsys, [*base_args(clips, tmp_path / "e"), "--set", "optim.lr_image=fast"], "optim.lr_image")
+    _one_line_error(capsys, ["eval", tmp_path / "none.pt", "--test-list", test], "none.pt")
+
+
+def test_select_val_holds_out_part_of_train(clips, tmp_path, capsys):
+    out = tmp_path / "v"
+    code, _, err = cli(capsys, *base_args(clips, out, epochs=1), "--select", "val", "--val-fraction", "0.5",
+                       "--batch", 6, "--text", "classnames")
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["selection"].startswith("best validation WAR") and "val" in summary
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert sum(map(sum, record["val"]["confusion"])) == 7  # one of the two clips per class
+    assert (out / "best.pt").is_file()
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(clips, tmp_path, capsys, monkeypatch):
+    import torch.nn.functional as F
+
+    real = F.cross_entropy
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setattr(F, "cross_entropy", flaky)
+    out = tmp_path / "n"
+    argv = [*base_args(clips, out, epochs=1), "--batch", 2, "--ckpt-every-steps", 1, "--text", "classnames"]
+    _one_line_error(capsys, argv, "epoch 1 step 3", "last.pt")
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert (state["epoch"], state["step_in_epoch"]) == (0, 2)
