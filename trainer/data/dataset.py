@@ -3,6 +3,8 @@
 Bad input, decided once here:
 - At construction every clip is checked: a missing folder or video, or a folder without image
   files, raises DataError naming the first few such clips, their list lines and the total count.
+  (Videos are only checked to exist here; a video that cannot be decoded fails when loaded, with a
+  DataError naming the file.)
   When a list's frame count disagrees with the folder, the folder wins; the disagreements are kept
   in `dataset.mismatches` and summed up in one line by `dataset.mismatch_summary()`.
 - While loading, an unreadable frame is replaced by the nearest readable frame of the same clip
@@ -27,8 +29,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from trainer.data.annotations import ClipRecord
-from trainer.data.decode import (FRAME_ORDERS, LoadStats, count_video_frames, is_video, list_frames,
-                                 load_frames, load_video)
+from trainer.data.decode import (FRAME_ORDERS, LoadStats, is_video, list_frames, load_frames,
+                                 load_video)
 from trainer.data.errors import DataError
 from trainer.data.facecrop import FaceDetector, crop_faces
 from trainer.data.sampling import segment_indices
@@ -49,7 +51,7 @@ def _scan(records: Sequence[ClipRecord]) -> tuple[list[int], list[str], list[tup
             if found == 0:
                 problems.append(f"{rec.path} ({rec.source}: no JPEG/PNG frames)")
         elif rec.path.is_file() and is_video(rec.path):
-            found = rec.num_frames or count_video_frames(rec.path)
+            found = rec.num_frames or 0  # videos are opened when loaded, not here
         elif rec.path.is_file():
             problems.append(f"{rec.path} ({rec.source}: not a frame folder nor a known video type)")
         else:

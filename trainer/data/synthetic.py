@@ -1,7 +1,8 @@
 """A synthetic dynamic-expression set: drawn faces whose expression builds up over the clip.
 
 Seven classes in DFEW's label order. Every clip starts neutral and moves, from a random onset, to
-its class's apex: mouth curve, width and opening, brow height and tilt, eye opening. Each clip draws
+its class's apex: mouth curve, width and opening, brow height and tilt, eye opening, and a change
+of face colour (flushed, pale, ...). Each clip draws
 its own face (position, size, skin tone, proportions), background, motion, blinks, noise, onset
 and length (12-40 frames, so some clips are shorter than 16). It is a small but real task: the
 class shows only in the later frames and in a few pixels.
@@ -26,6 +27,7 @@ from trainer.data.errors import DataError
 
 CLASSES = ("happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear")
 _SS = 3  # supersampling factor of the drawing canvas
+_VERSION = 3  # bump whenever the drawing changes, so cached sets are rebuilt
 
 # Apex of each class as offsets from neutral: mouth curve (+ = corners up), mouth width factor,
 # mouth opening, brow raise, brow tilt (+ = inner ends up), eye opening factor, mouth asymmetry.
@@ -37,6 +39,14 @@ _APEX = {
     "surprise": dict(curve=0.0, width=0.6, open=1.0, raise_=1.0, tilt=0.0, eye=1.5, skew=0.0),
     "disgust": dict(curve=-0.4, width=0.95, open=0.1, raise_=-0.4, tilt=-0.4, eye=0.6, skew=0.8),
     "fear": dict(curve=-0.25, width=1.3, open=0.5, raise_=0.7, tilt=0.8, eye=1.4, skew=0.0),
+}
+
+# Colour change of the face at the apex (RGB offsets): flushing in anger, pallor in fear, ... a
+# coarse cue that small models trained from scratch pick up before the finer shapes.
+_TINT = {
+    "happiness": (25, 10, -15), "sadness": (-25, -10, 25), "neutral": (0, 0, 0),
+    "anger": (50, -25, -25), "surprise": (15, 15, 15), "disgust": (-20, 30, -20),
+    "fear": (30, 35, 45),
 }
 
 
@@ -82,7 +92,7 @@ def _clip_spec(rng: np.random.Generator, label: int, p: SynthParams) -> dict:
         strength=rng.uniform(0.75, 1.0),
         cx=rng.uniform(0.45, 0.55), cy=rng.uniform(0.47, 0.53), scale=rng.uniform(0.75, 0.9),
         aspect=rng.uniform(0.75, 0.9), drift=rng.normal(0, 0.05, size=2) / n,
-        skin=np.clip(rng.normal([205, 160, 130], [35, 30, 30]), 40, 255),
+        skin=np.clip(rng.normal([200, 160, 130], [25, 22, 22]), 40, 215),
         bg=rng.uniform(50, 210, size=3), bg2=rng.uniform(50, 210, size=3),
         eye_gap=rng.uniform(0.34, 0.44), eye_y=rng.uniform(-0.2, -0.1), mouth_y=rng.uniform(0.35, 0.45),
         mouth_w=rng.uniform(0.32, 0.42), brow_w=rng.uniform(3.0, 4.0),
@@ -146,7 +156,8 @@ def _draw_frame(spec: dict, t: int, p: SynthParams, rng: np.random.Generator) ->
     cy = (spec["cy"] + spec["drift"][1] * t) * s
     unit = spec["scale"] * s  # head height
     hw, hh = unit * spec["aspect"] / 2, unit / 2
-    d.ellipse([cx - hw, cy - hh, cx + hw, cy + hh], fill=tuple(int(c) for c in spec["skin"]))
+    skin = np.clip(spec["skin"] + k * np.asarray(_TINT[CLASSES[spec["label"]]]), 0, 255)
+    d.ellipse([cx - hw, cy - hh, cx + hw, cy + hh], fill=tuple(int(c) for c in skin))
     _eyes_and_brows(d, cx, cy, unit, spec, k, t in spec["blinks"])
     a = _APEX[CLASSES[spec["label"]]]
     half_w = spec["mouth_w"] * unit / 2 * (1 + k * (a["width"] - 1))
@@ -190,7 +201,7 @@ def generate(out_dir: Path | str, *, train_per_class: int = 40, test_per_class: 
     """Write a synthetic set under `out_dir` (or reuse one made there with the same parameters)."""
     p = SynthParams(train_per_class, test_per_class, size, seed, min_frames, max_frames, quality)
     root = Path(out_dir).expanduser().resolve()
-    manifest = {"format": "dferclip-synthetic", "version": 1, "classes": list(CLASSES), **asdict(p)}
+    manifest = {"format": "dferclip-synthetic", "version": _VERSION, "classes": list(CLASSES), **asdict(p)}
     found = _existing(root, manifest)
     if found is not None:
         return found

@@ -77,6 +77,11 @@ def test_clip_without_readable_frames_fails(tmp_path):
     ds = VideoClipDataset([ClipRecord(folder, 3, 0)], 16, train=False)
     with pytest.raises(DataError, match="has no readable frame"):
         ds[0]
+    loader = build_loader(ds, 1, shuffle=False, drop_last=False, workers=1)
+    with pytest.raises(DataError) as err:  # raised in a worker: still one line
+        next(iter(loader))
+    assert str(err.value).startswith(f"clip {folder} has no readable frame")
+    assert "\n" not in str(err.value)
 
 
 def _dataset(tmp_path, make_clip, n=6):

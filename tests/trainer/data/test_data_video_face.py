@@ -39,8 +39,9 @@ def test_short_video_and_broken_video(tmp_path):
     assert clip.shape == (16, 32, 48, 3)
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00" * 100)
+    ds = VideoClipDataset([ClipRecord(broken, None, 0)], 24, train=False)
     with pytest.raises(DataError, match="broken.mp4"):
-        VideoClipDataset([ClipRecord(broken, None, 0)], 24, train=False)
+        ds[0]
 
 
 def test_clip_box_square_inside_image():
