@@ -47,6 +47,7 @@ class TrainingStopped(TrainerError):
 class Progress(Protocol):
     """What the engine reports while it runs (the CLI draws rich bars or logs lines from it)."""
 
+    def run_start(self, config: dict[str, Any], run_dir: Path) -> None: ...
     def epoch_start(self, epoch: int, epochs: int, steps: int, done: int) -> None: ...
     def step(self, clips: int, loss: float, lrs: dict[str, float]) -> None: ...
     def epoch_end(self, record: dict[str, Any]) -> None: ...
@@ -54,6 +55,9 @@ class Progress(Protocol):
 
 
 class NullProgress:
+    def run_start(self, config: dict[str, Any], run_dir: Path) -> None:
+        pass
+
     def epoch_start(self, epoch: int, epochs: int, steps: int, done: int) -> None:
         pass
 

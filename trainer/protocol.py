@@ -102,6 +102,16 @@ RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "summary.json", "config.json
 def prepare_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
     """Refuse an existing, non-empty run folder unless resuming or overwriting (which removes only
     the files a run writes, and its fold*_seed* sub-runs)."""
+    check_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    if resume:
+        return
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        _clear_run(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
+    """The checks of `prepare_run_dir`, without touching anything."""
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite exclude each other; pick one")
     if resume:
@@ -110,12 +120,9 @@ def prepare_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
         return
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"output path {run_dir} exists and is not a folder; choose another --out")
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise ConfigError(f"output folder {run_dir} already exists; pass --resume to continue it, "
-                              "--overwrite to replace it, or choose another --out")
-        _clear_run(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
+        raise ConfigError(f"output folder {run_dir} already exists; pass --resume to continue it, "
+                          "--overwrite to replace it, or choose another --out")
 
 
 def _clear_run(run_dir: Path) -> None:
@@ -165,6 +172,8 @@ def train_one(sub: SubRun, ctx, progress=None, resume: bool = False) -> dict:
                               f"step {trainer.state['step_in_epoch']}")
         if ctx.is_main:
             write_json(sub.run_dir / "config.json", config.to_dict())
+            if progress is not None and hasattr(progress, "run_start"):
+                progress.run_start(config.to_dict(), sub.run_dir)
         return trainer.fit()
 
 

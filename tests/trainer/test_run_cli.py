@@ -92,13 +92,17 @@ def test_existing_output_folder_is_refused(finished_run, clips, capsys):
     assert err.strip().count("\n") == 0 and err.startswith("error: output folder") and "--overwrite" in err
 
 
-def _one_line_error(capsys, argv, *words):
+def _one_line_error(capsys, argv, *words, alone=True):
+    """Exit non-zero with one `error: ...` line (and, for input errors, nothing else on stderr)."""
     code, out, err = cli(capsys, *argv)
     assert code != 0
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], err
+    if alone:
+        assert len(lines) == 1, err
     for word in words:
-        assert word in lines[0], lines[0]
+        assert word in errors[0], errors[0]
 
 
 def test_bad_inputs_give_one_line(clips, capsys, tmp_path):
@@ -143,6 +147,6 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(clips, tmp_pat
     monkeypatch.setattr(F, "cross_entropy", flaky)
     out = tmp_path / "n"
     argv = [*base_args(clips, out, epochs=1), "--batch", 2, "--ckpt-every-steps", 1, "--text", "classnames"]
-    _one_line_error(capsys, argv, "epoch 1 step 3", "last.pt")
+    _one_line_error(capsys, argv, "epoch 1 step 3", "last.pt", alone=False)
     state = torch.load(out / "last.pt", weights_only=True)
     assert (state["epoch"], state["step_in_epoch"]) == (0, 2)

@@ -56,6 +56,17 @@ def _seeds(seeds: Optional[str], extra: list[str]) -> list[int] | None:
         raise ConfigError(f"--seeds takes integers (e.g. --seeds 1 2 3); got {' '.join(parts)!r}") from None
 
 
+def _given(options: dict[str, Any]) -> bool:
+    return any(_given(v) if isinstance(v, dict) else v is not None for v in options.values())
+
+
+def _list_sets(preset_name: str, train_list: str | None, dataset: str | None, classes: str | None) -> list[str]:
+    """Hand-made lists with a dataset preset: keep the preset's settings and class set, not its split files."""
+    if train_list is None or dataset is not None or preset_name == "default":
+        return []
+    return ["data.dataset=null"] + ([] if classes else [f"data.classes={preset_name}"])
+
+
 def run(
     ctx: typer.Context,
     preset: Optional[str] = typer.Option(None, help="default | dfew | ferv39k | mafw (default: the dataset's, else default)."),
@@ -97,7 +108,7 @@ def run(
     """Train (and evaluate every epoch); writes config, checkpoints, metrics, plots and summary.json."""
     from trainer.config import resolve_config
     from trainer.distributed import init_distributed, shutdown
-    from trainer.protocol import load_run_spec, parse_folds, start_run
+    from trainer.protocol import check_run_dir, load_run_spec, parse_folds, start_run
 
     seed_list = _seeds(seeds, list(ctx.args))
     options = {
@@ -114,16 +125,18 @@ def run(
         if out is None:
             raise ConfigError("--resume needs --out RUN_FOLDER (the run to continue)")
         config, fold_list, seed_list = load_run_spec(out)
+        ignored = bool(_given(options) or sets or config_file or preset or fold)
     else:
         name = preset or dataset or "default"
-        config = resolve_config(name, config_file, options, sets)
+        config = resolve_config(name, config_file, options, _list_sets(name, train_list, dataset, classes) + sets)
         fold_list = parse_folds(fold, config.data.dataset)
         out = out or _default_out(name)
+    check_run_dir(out, resume=resume, overwrite=overwrite)
     dist = init_distributed(config.device)
     console = Console(stderr=True, quiet=not dist.is_main)
     try:
-        if not quiet and not resume:
-            console.print_json(json.dumps(config.to_dict()))
+        if resume and ignored:
+            console.print(f"note: resuming with {out / 'config.json'}; the other options given are ignored")
         progress = QuietProgress(console) if quiet else RichProgress(console)
         with progress:
             results = start_run(config, out, fold_list, seed_list, resume=resume, overwrite=overwrite,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -12,7 +13,7 @@ from rich.table import Table
 
 
 def _lr_text(lrs: dict[str, float]) -> str:
-    return " ".join(f"{name} {lr:.1e}" for name, lr in lrs.items())
+    return " ".join(f"{name[:1]}{lr:.0e}" for name, lr in lrs.items())  # i1e-05 t1e-02 p1e-03
 
 
 def epoch_line(rec: dict[str, Any], epochs: int | None = None) -> str:
@@ -38,6 +39,9 @@ class QuietProgress:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+    def run_start(self, config: dict[str, Any], run_dir: Path) -> None:
+        self.console.print(f"config ({run_dir}): {json.dumps(config)}", highlight=False, soft_wrap=True)
 
     def epoch_start(self, epoch: int, epochs: int, steps: int, done: int) -> None:
         self.epochs = epochs
@@ -68,6 +72,10 @@ class RichProgress(QuietProgress):
         self._loss_sum = 0.0
         self._start = 0.0
 
+    def run_start(self, config: dict[str, Any], run_dir: Path) -> None:
+        self.bars.console.print(f"resolved config (saved to {run_dir / 'config.json'}):")
+        self.bars.console.print_json(json.dumps(config))
+
     def __enter__(self) -> "RichProgress":
         self.bars.start()
         return self
@@ -89,6 +97,9 @@ class RichProgress(QuietProgress):
                          loss=self._loss_sum / max(self._clips, 1), lr=_lr_text(lrs))
 
     def epoch_end(self, record: dict[str, Any]) -> None:
+        if self.task is not None:
+            self.bars.remove_task(self.task)
+            self.task = None
         self.bars.console.print(epoch_line(record, self.epochs), highlight=False)
 
     def note(self, message: str) -> None:
