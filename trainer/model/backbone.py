@@ -75,11 +75,19 @@ def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
     quick_gelu = bool(model_cfg.pop("quick_gelu", False)) or cfg.quick_gelu
     for key in ("custom_text", "multimodal_cfg"):
         model_cfg.pop(key, None)
+    path, tag_cfg = None, {}
+    if load_weights and cfg.pretrained is not None:
+        path, tag_cfg = resolve_pretrained(cfg.backbone, cfg.pretrained)  # fail before building a big model
+        if tag_cfg and bool(tag_cfg.get("quick_gelu", False)) != quick_gelu:
+            raise BackboneError(
+                f"{cfg.backbone} weights {cfg.pretrained!r} were trained with "
+                f"{'QuickGELU' if tag_cfg.get('quick_gelu') else 'GELU'}; set quick_gelu to "
+                f"{bool(tag_cfg.get('quick_gelu', False))} in the model config"
+            )
     clip = CLIP(**model_cfg, quick_gelu=quick_gelu)
     mean, std = OPENAI_MEAN, OPENAI_STD
     source = None
-    if load_weights and cfg.pretrained is not None:
-        path, tag_cfg = resolve_pretrained(cfg.backbone, cfg.pretrained)
+    if path is not None:
         load_backbone_weights(clip, path)
         source = str(path)
         if tag_cfg:

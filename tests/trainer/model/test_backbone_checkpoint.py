@@ -85,5 +85,17 @@ def test_import_trainer_stays_light():
     import subprocess
     import sys
 
-    code = "import sys, trainer; assert 'torch' not in sys.modules and 'open_clip' not in sys.modules; trainer.load_model"
+    code = "import sys, trainer; assert 'torch' not in sys.modules and 'open_clip' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+    from trainer.model.checkpoint import load_model as direct
+
+    assert trainer.load_model is direct
+
+
+def test_tag_found_in_local_cache_and_gelu_kind_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cache = tmp_path / ".cache" / "open_clip"
+    cache.mkdir(parents=True)
+    (cache / "vit_b_32-laion2b_e16-af8dbd0c.pth").write_bytes(b"")  # found before anything is read
+    with pytest.raises(BackboneError, match="trained with GELU; set quick_gelu to False"):
+        create_backbone(ModelConfig(backbone="ViT-B-32", pretrained="laion2b_e16"))
