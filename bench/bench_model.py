@@ -133,8 +133,12 @@ def main(argv: list[str] | None = None) -> int:
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     report = {"machine": machine(), "command": " ".join(["python bench/bench_model.py", *passthrough]), "results": results}
     for r in results:
-        mem = f"cuda peak {r['cuda_peak_alloc_mib']:.0f} MiB" if r["cuda_peak_alloc_mib"] else f"RSS rise {r['peak_rss_rise_mib']:.0f} MiB (max RSS {r['max_rss_mib']:.0f} MiB)"
-        print(f"{r['backbone']} {r['device']} {r['precision']} batch {r['batch']}x{r['frames']} text cut {'on ' if r['text_cut'] else 'off'} "
+        if r["cuda_peak_alloc_mib"]:
+            mem = f"cuda peak {r['cuda_peak_alloc_mib']:.0f} MiB"
+        else:
+            mem = f"RSS rise {r['peak_rss_rise_mib']:.0f} MiB (max RSS {r['max_rss_mib']:.0f} MiB)"
+        cut = "on " if r["text_cut"] else "off"
+        print(f"{r['backbone']} {r['device']} {r['precision']} batch {r['batch']}x{r['frames']} text cut {cut} "
               f"({r['text_positions']} positions): step {r['step_s_median']:.3f} s median of {len(r['step_s_all'])}, "
               f"text side {r['text_fwd_bwd_s_median']:.3f} s, {mem}, load {r['load_avg_1m']:.1f}")
     if args.json_out:

@@ -123,7 +123,8 @@ def clip_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise CheckpointError("the checkpoint lacks clip_model_.token_embedding.weight; cannot recover the prompt text")
     out["token_embedding.weight"] = token
     out["logit_scale"] = state.get("clip_model_.logit_scale", torch.tensor(math.log(1 / 0.07)))
-    for need in ("visual.conv1.weight", "visual.positional_embedding", "positional_embedding", "text_projection", "ln_final.weight"):
+    needed = ("visual.conv1.weight", "visual.positional_embedding", "positional_embedding", "text_projection", "ln_final.weight")
+    for need in needed:
         if need not in out:
             raise CheckpointError(f"the checkpoint lacks the CLIP weight {need}; not a DFER-CLIP checkpoint")
     return out
@@ -328,7 +329,8 @@ def import_official(
     model, obj = convert_official(src, classes, backbone, position, temporal_heads)
     best = obj.get("best_acc")
     best = float(best) if isinstance(best, (torch.Tensor, float, int)) and torch.as_tensor(best).numel() == 1 else None
-    extra = {"imported_from": {"file": Path(src).name, "epoch": obj.get("epoch") if isinstance(obj.get("epoch"), int) else None, "best_acc": best}}
+    epoch = obj.get("epoch") if isinstance(obj.get("epoch"), int) else None
+    extra = {"imported_from": {"file": Path(src).name, "epoch": epoch, "best_acc": best}}
     written = save_model(model, out, extra)
     cfg = model.config
     return ImportReport(
