@@ -180,11 +180,12 @@ def match_backbone(dims: dict[str, int]) -> tuple[str, int]:
     )
 
 
-def recover_tokens(table: torch.Tensor, rows: torch.Tensor) -> list[int]:
+def recover_tokens(table: torch.Tensor, rows: torch.Tensor, sq_norms: torch.Tensor | None = None) -> list[int]:
     """Token ids whose embeddings equal `rows` (n, D), matched against `table` (V, D)."""
     table = table.float()
     rows = rows.float()
-    dist = (table * table).sum(1)[None, :] - 2 * rows @ table.t()  # (n, V), ||row||^2 dropped
+    sq_norms = (table * table).sum(1) if sq_norms is None else sq_norms  # (V,)
+    dist = sq_norms[None, :] - 2 * rows @ table.t()  # (n, V), ||row||^2 dropped
     top = dist.topk(4, dim=1, largest=False).indices  # (n, 4)
     ids = []
     for i in range(rows.shape[0]):
@@ -204,15 +205,16 @@ def recover_tokens(table: torch.Tensor, rows: torch.Tensor) -> list[int]:
 
 def recover_texts(state: dict[str, torch.Tensor]) -> tuple[list[str], list[list[int]]]:
     """Per class: the description text and its BPE ids, from token_prefix/token_suffix."""
-    table = state["clip_model_.token_embedding.weight"]
+    table = state["clip_model_.token_embedding.weight"].float()
+    sq_norms = (table * table).sum(1)  # (V,)
     prefix, suffix = state["prompt_learner.token_prefix"], state["prompt_learner.token_suffix"]
     if prefix.dim() != 3 or suffix.dim() != 3 or prefix.shape[0] != suffix.shape[0]:
         raise CheckpointError(f"prompt buffers have unexpected shapes {tuple(prefix.shape)} and {tuple(suffix.shape)}")
     texts, all_ids = [], []
     for c in range(suffix.shape[0]):
-        if recover_tokens(table, prefix[c]) != [SOS_ID]:
+        if recover_tokens(table, prefix[c], sq_norms) != [SOS_ID]:
             raise CheckpointError(f"the prompt of class {c} does not start with CLIP's start token; unexpected layout")
-        ids = recover_tokens(table, suffix[c])
+        ids = recover_tokens(table, suffix[c], sq_norms)
         if EOS_ID not in ids or any(t != 0 for t in ids[ids.index(EOS_ID) + 1:]):
             raise CheckpointError(f"the prompt of class {c} has no end token followed by padding; unexpected layout")
         desc = ids[: ids.index(EOS_ID)]
