@@ -168,7 +168,11 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             self.model = DistributedDataParallel(self.core, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
-        self.optimizer = torch.optim.SGD(groups, lr=optim.lr_image, momentum=optim.momentum, weight_decay=optim.weight_decay)
+        if optim.optimizer == "adamw":
+            self.optimizer = torch.optim.AdamW(groups, lr=optim.lr_image, weight_decay=optim.weight_decay)
+        else:
+            self.optimizer = torch.optim.SGD(groups, lr=optim.lr_image, momentum=optim.momentum,
+                                             weight_decay=optim.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(optim.milestones), gamma=optim.gamma)
         fp16 = ctx.device.type == "cuda" and config.precision == "fp16"
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)

@@ -58,6 +58,7 @@ def test_set_coerces_to_field_types():
         ("optim.batch=0", ["optim.batch", "0"]),
         ("optim.milestones=40,30", ["milestones", "[40, 30]"]),
         ("precision=fp8", ["precision", "'fp8'"]),
+        ("optim.optimizer=adam", ["optim.optimizer", "'adam'"]),
         ("noequals", ["key=value"]),
     ],
 )

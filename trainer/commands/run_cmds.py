@@ -133,7 +133,7 @@ def run(
         out = out or _default_out(name)
     check_run_dir(out, resume=resume, overwrite=overwrite)
     dist = init_distributed(config.device)
-    console = Console(stderr=True, quiet=not dist.is_main)
+    console = Console(stderr=True, quiet=not dist.is_main, soft_wrap=True)
     try:
         if resume and ignored:
             console.print(f"note: resuming with {out / 'config.json'}; the other options given are ignored")
