@@ -5,7 +5,8 @@ Generates JPEG frame folders (default 64 clips x 48 frames, 224x224), then times
 - toolkit: VideoClipDataset(train=True, augment="dfew") + build_loader -> uint8 (B, 16, 3, 224, 224)
 - naive: PIL per frame, torchvision per-frame transforms (ColorJitter, RandomResizedCrop, flip,
   ToTensor), float conversion in the worker -> float32 (B, 16, 3, 224, 224)
-The first epoch warms the workers up and is not timed; figures are clips per second.
+Epochs of the two loaders alternate (fair on a shared machine); the first epoch of each warms its
+workers up and is not timed. Figures are clips per second (median over the timed epochs).
 
 Run from the repository root:  .venv/bin/python bench/bench_data.py [--clips 64] [--epochs 3]
 """
@@ -65,16 +66,24 @@ class NaiveClips(Dataset):
         return torch.stack(frames), rec.label  # (16, 3, S, S) float32
 
 
-def time_epochs(loader, epochs: int, set_epoch=None) -> list[float]:
-    rates = []
-    for epoch in range(epochs + 1):  # epoch 0 warms the workers up
-        if set_epoch is not None:
-            set_epoch(epoch)
-        start, n = time.perf_counter(), 0
-        for frames, labels in loader:
-            n += labels.numel()
-        if epoch > 0:
-            rates.append(n / (time.perf_counter() - start))
+def one_epoch(loader) -> float:
+    start, n = time.perf_counter(), 0
+    for _frames, labels in loader:
+        n += labels.numel()
+    return n / (time.perf_counter() - start)
+
+
+def time_interleaved(loaders: dict, epochs: int, hooks: dict) -> dict[str, list[float]]:
+    """Epochs of each loader in turn (naive, toolkit, naive, ...), so both see the same load on a
+    shared machine; epoch 0 of each warms its workers up and is not counted."""
+    rates: dict[str, list[float]] = {name: [] for name in loaders}
+    for epoch in range(epochs + 1):
+        for name, loader in loaders.items():
+            if hooks.get(name) is not None:
+                hooks[name](epoch)
+            rate = one_epoch(loader)
+            if epoch > 0:
+                rates[name].append(rate)
     return rates
 
 
@@ -95,16 +104,16 @@ def main() -> None:
         fast = build_loader(ours, args.batch, shuffle=True, drop_last=False, workers=args.workers)
         naive = DataLoader(NaiveClips(records, args.size), batch_size=args.batch, shuffle=True,
                            num_workers=args.workers, persistent_workers=args.workers > 0)
-        results = {}
-        for name, loader, hook in (("naive", naive, None), ("toolkit", fast, ours.set_epoch)):
-            results[name] = time_epochs(loader, args.epochs, hook)
+        results = time_interleaved({"naive": naive, "toolkit": fast}, args.epochs,
+                                   {"toolkit": ours.set_epoch})
     print(f"{args.clips} clips x {args.frames} frames, {args.size}x{args.size} JPEG, 16 frames/clip, "
           f"batch {args.batch}, {args.workers} workers, {os.cpu_count()} CPUs, torch {torch.__version__}")
     for name, rates in results.items():
         print(f"{name:8s} clips/s: median {statistics.median(rates):7.1f}  "
               f"(epochs: {', '.join(f'{r:.1f}' for r in rates)})")
     speedup = statistics.median(results["toolkit"]) / statistics.median(results["naive"])
-    print(f"speed-up: {speedup:.2f}x")
+    pairs = [t / n for t, n in zip(results["toolkit"], results["naive"])]
+    print(f"speed-up: {speedup:.2f}x (per epoch pair: {', '.join(f'{r:.2f}' for r in pairs)})")
 
 
 if __name__ == "__main__":

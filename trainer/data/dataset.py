@@ -129,8 +129,8 @@ class VideoClipDataset(Dataset):
         """The Generator for one clip in one epoch: a pure function of (seed, epoch, index)."""
         return np.random.default_rng([self.seed, self.epoch if epoch is None else epoch, index])
 
-    def load_clip(self, index: int, rng: np.random.Generator) -> np.ndarray:
-        """Decode the sampled frames of clip `index` -> `(T, H, W, 3)` uint8 at the source size."""
+    def load_clip(self, index: int, rng: np.random.Generator):
+        """Decode the sampled frames of clip `index` -> T frames `(H, W, 3)` uint8, source size."""
         rec = self.records[index]
         pick = partial(segment_indices, num_segments=self.num_segments, train=self.train, rng=rng)
         if is_video(rec.path) and rec.path.is_file():
@@ -153,7 +153,7 @@ class VideoClipDataset(Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
         index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
         rng = self.rng(index, epoch)
-        clip = self.load_clip(index, rng)  # (T, H, W, 3) uint8
+        clip = self.load_clip(index, rng)  # T x (H, W, 3) uint8
         if self.train and self.preset is not None:
             clip = train_transform(clip, self.image_size, self.preset, rng)
         else:

@@ -76,11 +76,12 @@ def clip_box(boxes: list[tuple[float, float, float, float]], height: int, width:
     return top, left, side
 
 
-def crop_faces(clip: np.ndarray, detector: FaceDetector, margin: float = 0.25,
-               ) -> tuple[np.ndarray, bool]:
-    """`(T, H, W, 3)` uint8 -> (the face crop `(T, S, S, 3)`, True) or (clip unchanged, False)."""
-    boxes = [b for b in (detector.largest_face(f) for f in clip) if b is not None]
+def crop_faces(clip, detector: FaceDetector, margin: float = 0.25) -> tuple[list[np.ndarray], bool]:
+    """T frames `(H, W, 3)` uint8 -> (the face crops `(S, S, 3)`, True) or (the frames, False)."""
+    frames = list(clip)
+    boxes = [b for b in (detector.largest_face(f) for f in frames) if b is not None]
     if not boxes:
-        return clip, False
-    top, left, side = clip_box(boxes, clip.shape[1], clip.shape[2], margin)
-    return np.ascontiguousarray(clip[:, top:top + side, left:left + side]), True
+        return frames, False
+    height, width = frames[0].shape[:2]
+    top, left, side = clip_box(boxes, height, width, margin)
+    return [f[top:top + side, left:left + side] for f in frames], True

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence, Union
 
 import cv2
 import numpy as np
 import torch
 
 from trainer.data.errors import DataError
+
+Clip = Union[np.ndarray, Sequence[np.ndarray]]  # (T, H, W, 3) array or T frames (H, W, 3), uint8
 
 
 @dataclass(frozen=True)
@@ -89,13 +92,17 @@ def crop_params(height: int, width: int, scale: tuple[float, float], ratio: tupl
     return (height - h) // 2, (width - w) // 2, h, w
 
 
-def _resize(frame: np.ndarray, size: int) -> np.ndarray:
+def _resize(frame: np.ndarray, size: int, dst: np.ndarray | None = None) -> np.ndarray:
     """`(H, W, 3)` -> `(size, size, 3)`: area averaging when shrinking, bilinear when enlarging."""
     h, w = frame.shape[:2]
     if (h, w) == (size, size):
-        return frame
+        if dst is None:
+            return frame
+        dst[...] = frame
+        return dst
     shrink = h * w >= size * size
-    return cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return cv2.resize(frame, (size, size), dst=dst,
+                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def _rotate(frame: np.ndarray, angle: float) -> np.ndarray:
@@ -105,38 +112,40 @@ def _rotate(frame: np.ndarray, angle: float) -> np.ndarray:
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 
 
-def train_transform(clip: np.ndarray, size: int, preset: AugmentPreset,
+def train_transform(clip: Clip, size: int, preset: AugmentPreset,
                     rng: np.random.Generator) -> np.ndarray:
-    """`(T, H, W, 3)` uint8 -> `(T, size, size, 3)` uint8 with one random draw for the whole clip."""
+    """T frames `(H, W, 3)` uint8 -> `(T, size, size, 3)` uint8, one random draw for the clip."""
     angle = float(rng.uniform(-preset.rotation, preset.rotation)) if preset.rotation > 0 else 0.0
-    box = crop_params(clip.shape[1], clip.shape[2], preset.scale, preset.ratio, rng) \
-        if preset.crop else None
+    height, width = clip[0].shape[:2]
+    box = crop_params(height, width, preset.scale, preset.ratio, rng) if preset.crop else None
     flip = preset.hflip and rng.random() < 0.5
     factor = float(rng.uniform(1 - preset.brightness, 1 + preset.brightness)) \
         if preset.brightness > 0 else 1.0
-    out = np.empty((clip.shape[0], size, size, 3), dtype=np.uint8)  # (T, S, S, 3)
+    out = np.empty((len(clip), size, size, 3), dtype=np.uint8)  # (T, S, S, 3)
     for t, frame in enumerate(clip):
         if angle:
             frame = _rotate(frame, angle)
         if box is not None:
             top, left, h, w = box
             frame = frame[top:top + h, left:left + w]
-        frame = _resize(frame, size)
-        if flip:
-            cv2.flip(frame, 1, dst=out[t])  # numpy's [:, ::-1] copy is ~20x slower
-        else:
-            out[t] = frame
-    if factor != 1.0:
-        lut = np.clip(np.arange(256) * factor, 0, 255).astype(np.uint8)  # (256,) brightness table
-        out = cv2.LUT(out.reshape(-1, size * 3), lut).reshape(out.shape)
+        _resize(frame, size, dst=out[t])
+    rows = out.reshape(-1, size, 3)  # (T*S, S, 3): every row flips on its own, so one call does all
+    if flip:
+        cv2.flip(rows, 1, dst=rows)
+    if factor != 1.0:  # saturating multiply, rounded (3x faster than a lookup table here)
+        flat = out.reshape(-1, size * 3)
+        cv2.convertScaleAbs(flat, dst=flat, alpha=factor)
     return out
 
 
-def resize_clip(clip: np.ndarray, size: int) -> np.ndarray:
-    """Plain resize of every frame to `size x size` (the test transform), uint8 in and out."""
-    if clip.shape[1:3] == (size, size):
+def resize_clip(clip: Clip, size: int) -> np.ndarray:
+    """Plain resize of every frame to `size x size` (the test transform) -> `(T, S, S, 3)` uint8."""
+    if isinstance(clip, np.ndarray) and clip.shape[1:3] == (size, size):
         return clip
-    return np.stack([_resize(frame, size) for frame in clip])  # (T, S, S, 3)
+    out = np.empty((len(clip), size, size, 3), dtype=np.uint8)  # (T, S, S, 3)
+    for t, frame in enumerate(clip):
+        _resize(frame, size, dst=out[t])
+    return out
 
 
 def to_tensor(clip: np.ndarray) -> torch.Tensor:
