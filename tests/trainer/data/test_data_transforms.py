@@ -17,7 +17,7 @@ def test_train_transform_same_for_every_frame(name):
     clip = _clip()
     for seed in range(5):
         out = train_transform(clip, 24, augment_preset(name), np.random.default_rng(seed))
-        assert out.shape == (4, 24, 24, 3) and out.dtype == np.uint8
+        assert out.shape == (4, 3, 24, 24) and out.dtype == np.uint8 and out.flags.c_contiguous
         assert all(np.array_equal(out[0], out[i]) for i in range(1, 4))
 
 
@@ -31,16 +31,25 @@ def test_train_transform_deterministic_and_random():
 
 def test_flip_and_brightness_do_what_they_say():
     clip = _clip(2, 24, 24)
+    chw = clip.transpose(0, 3, 1, 2)  # (T, 3, H, W)
     flips = AugmentPreset(crop=False, hflip=True)
     outs = [train_transform(clip, 24, flips, np.random.default_rng(s)) for s in range(20)]
-    assert any(np.array_equal(o, clip) for o in outs)
-    assert any(np.array_equal(o, clip[:, :, ::-1]) for o in outs)
+    assert any(np.array_equal(o, chw) for o in outs)
+    assert any(np.array_equal(o, chw[..., ::-1]) for o in outs)
+    assert all(np.array_equal(o, chw) or np.array_equal(o, chw[..., ::-1]) for o in outs)
     bright = AugmentPreset(crop=False, hflip=False, brightness=0.5)
     out = train_transform(clip, 24, bright, np.random.default_rng(0))
     ratio = out.astype(float).sum() / clip.astype(float).sum()
     assert 0.5 <= ratio <= 1.5 and ratio != 1.0
-    expected = np.clip(clip.astype(float) * ratio, 0, 255)
+    expected = np.clip(chw.astype(float) * ratio, 0, 255)
     assert np.abs(out.astype(float) - expected).mean() < 3
+
+
+def test_crop_takes_the_same_box_from_every_frame():
+    clip = np.stack([_clip(1, 40, 50)[0], 255 - _clip(1, 40, 50)[0]])  # two different frames
+    out = train_transform(clip, 40, AugmentPreset(scale=(0.3, 0.3), ratio=(1.0, 1.0), hflip=False),
+                          np.random.default_rng(3))
+    assert np.abs(out[0].astype(int) + out[1].astype(int) - 255).max() <= 1
 
 
 def test_crop_params_inside_image():
@@ -56,13 +65,13 @@ def test_crop_params_fallback_is_centred():
 
 
 def test_resize_clip_plain():
-    out = resize_clip(_clip(2, 40, 50), 16)
-    assert out.shape == (2, 16, 16, 3) and out.dtype == np.uint8
-    same = _clip(2, 16, 16)
-    assert resize_clip(same, 16) is same
+    clip = _clip(2, 40, 50)
+    out = resize_clip(clip, 16)
+    assert out.shape == (2, 3, 16, 16) and out.dtype == np.uint8
+    same = resize_clip(list(_clip(2, 16, 16)), 16)
+    assert np.array_equal(same, _clip(2, 16, 16).transpose(0, 3, 1, 2))
     tensor = to_tensor(out)
-    assert tensor.shape == (2, 3, 16, 16) and tensor.dtype == torch.uint8
-    assert torch.equal(tensor[1, 2], torch.from_numpy(out[1, :, :, 2]))
+    assert tensor.shape == (2, 3, 16, 16) and tensor.dtype == torch.uint8 and tensor.is_contiguous()
 
 
 def test_bad_presets():
