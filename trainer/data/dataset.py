@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
