@@ -1,7 +1,7 @@
 """Distributed data parallel helpers: process group from torchrun's environment, a resumable seeded
 sampler, and gathering of evaluation outputs over all ranks.
 
-Launch: `torchrun --nproc-per-node N -m trainer.cli run ...` (multi-node: add `--nnodes`,
+Launch: `torchrun --nproc-per-node N -m trainer run ...` (multi-node: add `--nnodes`,
 `--node-rank`, `--rdzv-endpoint`). The backend is NCCL on GPU and gloo on CPU. `--batch` is the
 global batch: each rank takes `batch / world_size` clips per optimiser step. Only rank 0 logs and
 writes files; metrics are computed on predictions gathered from every rank.

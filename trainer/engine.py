@@ -311,10 +311,10 @@ class Trainer:
                                   "lr": self._lrs(), "train_clips_per_s": part["clips"] / max(part["seconds"], 1e-9)}
         self.scheduler.step()
         n_classes = len(self.inputs.classes)
-        _, logits = evaluate(self.model, self.test_loader, self.ctx, self.config.precision)
+        _, logits = evaluate(self.core, self.test_loader, self.ctx, self.config.precision)
         record["test"] = split_metrics(logits, [r.label for r in self.inputs.test], n_classes)
         if self.val_loader is not None:
-            _, logits = evaluate(self.model, self.val_loader, self.ctx, self.config.precision)
+            _, logits = evaluate(self.core, self.val_loader, self.ctx, self.config.precision)
             record["val"] = split_metrics(logits, [r.label for r in self.inputs.val], n_classes)
         self.state["history"].append(record)
         self.state.update(epoch=epoch + 1, step_in_epoch=0, partial=fresh_state()["partial"])

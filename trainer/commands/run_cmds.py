@@ -18,7 +18,7 @@ from trainer.config import ConfigError
 
 RUN_HELP = """Train DFER-CLIP. With no data options it trains the tiny model on a synthetic set it
 generates itself (a few minutes on 2 CPU cores). `--dataset dfew --data-root DIR --fold all --seeds 1 2 3`
-runs the paper's protocol. Distributed: `torchrun --nproc-per-node N -m trainer.cli run ...` (--batch is global)."""
+runs the paper's protocol. Distributed: `torchrun --nproc-per-node N -m trainer run ...` (--batch is global)."""
 
 
 def _default_out(preset: str) -> Path:
