@@ -242,7 +242,9 @@ def preset(name: str) -> dict[str, Any]:
         }
     return {
         "preset": name,
-        "model": {"backbone": "ViT-B-32", "quick_gelu": True},
+        # The paper fine-tunes OpenAI's CLIP weights: found offline (HF cache or ~/.cache/clip), and a
+        # missing file is one clear error, never a silent start from random weights.
+        "model": {"backbone": "ViT-B-32", "quick_gelu": True, "pretrained": "openai"},
         "data": {"dataset": name, "augment": name, "num_segments": 16, "workers": 4},
         "optim": _paper_optim(),
         "text": {"source": "descriptions", "descriptions": "v1"},
