@@ -16,13 +16,12 @@ import contextlib
 import csv
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from promptkit.errors import PromptkitError
+from promptkit.fileio import write_atomic
 
 FORMATS = ("npy", "pt", "parquet")
 
@@ -40,25 +39,6 @@ def trainer_errors() -> Iterator[None]:
         yield
     except TrainerError as exc:
         raise EvalError(str(exc)) from exc
-
-
-def write_atomic(path: Path, fill: Callable[[Any], None] | bytes | str) -> Path:
-    """Write through a temp file in the target's folder, then os.replace; `fill(handle)` or data."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if callable(fill):
-                fill(handle)
-            else:
-                handle.write(fill.encode("utf-8") if isinstance(fill, str) else fill)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_json(path: Path, obj: Any) -> Path:

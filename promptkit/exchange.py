@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from promptkit.errors import ExchangeError
+from promptkit.fileio import write_atomic
 from promptkit.sets import ClassEntry, DescriptorSet, toolkit_version
 from promptkit.store import Store
 from promptkit.tokens import DEFAULT_N_CTX, count_tokens, join_descriptors
@@ -222,11 +223,7 @@ def _refuse_existing(out: Path) -> None:
 
 def _atomic_write(out: Path, text: str) -> None:
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=out.suffix, dir=out.parent)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, out)
+        write_atomic(out, text)
     except OSError as exc:
         raise ExchangeError(f"cannot write {out}: {exc.strerror or exc}") from exc
 

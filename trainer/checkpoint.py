@@ -17,14 +17,14 @@ a crash or a full disk leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import errno
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from promptkit.fileio import write_atomic
 
 from trainer.errors import TrainerError
 
@@ -43,40 +43,13 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     kept and a CheckpointError says so.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        return write_atomic(target, lambda handle: torch.save(state, handle), fsync=True)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         kept = " (previous checkpoint kept)" if target.exists() else ""
         if exc.errno == errno.ENOSPC:
             raise CheckpointError(f"no space left to write checkpoint {target}{kept}; free disk space and resume") from exc
         raise CheckpointError(f"cannot write checkpoint {target}: {exc.strerror or exc}{kept}") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(target.parent)
-    return target
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | Path, kind: str | None = None) -> dict[str, Any]:

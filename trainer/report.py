@@ -16,33 +16,16 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
+
+from promptkit.fileio import write_atomic
 
 SELECTION_LABELS = {
     "last": "last epoch",
     "val": "best validation WAR (held out from train)",
     "best-test-war": "best test WAR (authors' rule, optimistic)",
 }
-
-
-def write_atomic(path: str | Path, data: bytes | str) -> Path:
-    """Write `data` to `path` through a temp file in the same folder and os.replace."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
 
 
 def write_json(path: str | Path, obj: Any) -> Path:

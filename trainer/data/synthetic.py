@@ -15,13 +15,14 @@ The output is a pure function of the parameters; an existing set with the same p
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from promptkit.fileio import write_atomic
 
 from trainer.data.errors import DataError
 
@@ -178,12 +179,6 @@ def _write_clip(folder: Path, spec: dict, p: SynthParams, rng: np.random.Generat
         _draw_frame(spec, t, p, rng).save(folder / f"{t + 1:06d}.jpg", quality=p.quality)
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _existing(root: Path, manifest: dict) -> SyntheticSet | None:
     try:
         old = json.loads((root / "synthetic.json").read_text(encoding="utf-8"))
@@ -220,6 +215,6 @@ def generate(out_dir: Path | str, *, train_per_class: int = 40, test_per_class: 
                 folder = root / "clips" / split / f"{name}_{i:04d}"
                 _write_clip(folder, spec, p, rng)
                 lines.append(f"{folder} {spec['n']} {label}\n")
-        _write_text(root / f"{split}.txt", "".join(lines))
-    _write_text(root / "synthetic.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        write_atomic(root / f"{split}.txt", "".join(lines))
+    write_atomic(root / "synthetic.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return SyntheticSet(root, root / "train.txt", root / "test.txt")

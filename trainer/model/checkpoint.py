@@ -7,13 +7,13 @@ Python data, so they load with `torch.load(weights_only=True)`.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from promptkit.fileio import write_atomic
 
 from trainer.model.config import ModelConfig
 from trainer.model.dferclip import DFERCLIP, build_model
@@ -69,22 +69,7 @@ def save_model(model: DFERCLIP, path: str | os.PathLike[str], extra: dict[str, A
     """Write a native checkpoint atomically (temp file in the same folder + os.replace)."""
     obj = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model_payload(model)}
     obj.update(extra or {})
-    return atomic_torch_save(obj, path)
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_atomic(path, lambda handle: torch.save(obj, handle))
 
 
 def read_native(path: str | os.PathLike[str]) -> dict[str, Any]:
