@@ -185,6 +185,8 @@ def start_run(config: RunConfig, run_dir: Path, folds: Sequence[int] | None = No
 
     ctx = ctx or DistContext()
     problem = None
+    existed = run_dir.exists()
+    fresh = not resume and not (existed and any(run_dir.iterdir()))
     if ctx.is_main:
         try:
             prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
@@ -204,4 +206,23 @@ def start_run(config: RunConfig, run_dir: Path, folds: Sequence[int] | None = No
             progress.note(f"fold {sub.fold}, seed {sub.seed} -> {sub.run_dir}")
         return train_one(sub, ctx, progress, resume=resume)
 
-    return run_protocol(plan, run_one, run_dir, write=ctx.is_main)
+    try:
+        return run_protocol(plan, run_one, run_dir, write=ctx.is_main)
+    except BaseException:
+        if ctx.is_main and fresh:
+            _forget_unstarted_run(run_dir, keep_folder=existed)
+        raise
+
+
+def _forget_unstarted_run(run_dir: Path, keep_folder: bool) -> None:
+    """A new run that failed before its first checkpoint (missing weights, bad data, ...) leaves no
+    folder behind, so the corrected command can be run again as it was; one with a checkpoint stays
+    for --resume."""
+    if any(run_dir.rglob("last.pt")):
+        return
+    _clear_run(run_dir)
+    for folder in sorted((p for p in run_dir.rglob("*") if p.is_dir()), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    if not keep_folder and not any(run_dir.iterdir()):
+        run_dir.rmdir()

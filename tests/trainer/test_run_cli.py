@@ -121,6 +121,16 @@ def test_bad_inputs_give_one_line(clips, capsys, tmp_path):
     _one_line_error(capsys, ["eval", tmp_path / "none.pt", "--test-list", test], "none.pt")
 
 
+def test_a_run_that_fails_before_training_leaves_no_folder_to_refuse(clips, capsys, tmp_path):
+    train, _ = clips
+    bad = tmp_path / "bad.txt"
+    bad.write_text(train.read_text().splitlines()[0].rsplit(" ", 1)[0] + " 9\n")
+    argv = [a if a != train else bad for a in base_args(clips, tmp_path / "run")]
+    for _ in range(2):  # the same command again gives the same error, not "folder already exists"
+        _one_line_error(capsys, argv, "label 9 is out of range")
+    assert not (tmp_path / "run").exists()
+
+
 def test_select_val_holds_out_part_of_train(clips, tmp_path, capsys):
     out = tmp_path / "v"
     code, _, err = cli(capsys, *base_args(clips, out, epochs=1), "--select", "val", "--val-fraction", "0.5",
