@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import typer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,15 +61,13 @@ class Result:
     err: str
 
 
-def run_cli(*args: str) -> Result:
-    """Run the descriptor-set commands in-process through the real error translation."""
-    from promptkit import cli_sets
+def run_cli(*args) -> Result:
+    """Run the real `promptkit` app in-process through its error translation; code, stdout, stderr."""
+    from promptkit.cli import build_app
     from promptkit.clirun import run_app
     from promptkit.errors import PromptkitError
 
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    cli_sets.register(app)
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = run_app(app, (PromptkitError,), [str(a) for a in args])
+        code = run_app(build_app(), (PromptkitError,), [str(a) for a in args])
     return Result(code, out.getvalue(), err.getvalue())

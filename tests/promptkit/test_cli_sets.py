@@ -12,11 +12,6 @@ import pytest
 from fake_llm import REPO, run_cli
 
 
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "250")
-
-
 def test_show_json_has_the_documented_fields(tmp_path):
     result = run_cli("show", "mafw/v1", "--store", tmp_path, "--json")
     assert result.code == 0, result.err
@@ -122,5 +117,5 @@ def test_console_script_exit_status(tmp_path):
     )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        f"error: unknown version mafw/v9: class set 'mafw' has v1"
+        "error: unknown version mafw/v9: class set 'mafw' has v1"
     ]

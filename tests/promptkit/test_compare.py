@@ -12,28 +12,15 @@ from types import SimpleNamespace
 
 import pytest
 
+from fake_llm import run_cli as promptkit
+
 TINY = ["--set", "data.synth_train_per_class=2", "--set", "data.synth_test_per_class=2",
         "--set", "data.synth_size=32", "--frames", "2", "--workers", "0"]
 CLASSES = ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"]
 
 
-def promptkit(*args) -> SimpleNamespace:
-    """Run the real `promptkit` entry point in-process; return exit code, stdout, stderr."""
-    from promptkit.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as stop:
-        main([str(a) for a in args])
-    return SimpleNamespace(code=stop.value.code, out=out.getvalue(), err=err.getvalue())
-
-
 def read_rows(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(path.open(encoding="utf-8")))
-
-
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "250")
 
 
 @pytest.fixture(scope="module")

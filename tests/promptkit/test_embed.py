@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
-from contextlib import redirect_stderr, redirect_stdout
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-
-def promptkit(*args) -> SimpleNamespace:
-    from promptkit.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as stop:
-        main([str(a) for a in args])
-    return SimpleNamespace(code=stop.value.code, out=out.getvalue(), err=err.getvalue())
-
-
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "250")
+from fake_llm import run_cli as promptkit
 
 
 @pytest.fixture(scope="module")

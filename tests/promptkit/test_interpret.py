@@ -5,28 +5,13 @@ A context vector set to a token's embedding must come back as that token with co
 
 from __future__ import annotations
 
-import io
 import json
-from contextlib import redirect_stderr, redirect_stdout
-from types import SimpleNamespace
 
 import pytest
 
+from fake_llm import run_cli as promptkit
+
 CLASSES = ("happiness", "sadness", "anger")
-
-
-def promptkit(*args) -> SimpleNamespace:
-    from promptkit.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as stop:
-        main([str(a) for a in args])
-    return SimpleNamespace(code=stop.value.code, out=out.getvalue(), err=err.getvalue())
-
-
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "250")
 
 
 def token_id(word: str) -> int:
