@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from promptkit.embed import EvalError, save_figure, trainer_errors, write_csv, write_json
-from promptkit.errors import TemplateError
+from promptkit.embed import save_figure, trainer_errors, write_csv, write_json
+from promptkit.errors import EvalError, TemplateError
 from promptkit.interpret import find_checkpoint
 
 log = logging.getLogger(__name__)

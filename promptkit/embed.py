@@ -20,14 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from promptkit.errors import PromptkitError
+from promptkit.errors import EvalError
 from promptkit.fileio import write_atomic
 
 FORMATS = ("npy", "pt", "parquet")
-
-
-class EvalError(PromptkitError):
-    """An evaluation command (compare, embed, interpret) cannot run on its input."""
 
 
 @contextlib.contextmanager

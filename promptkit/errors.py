@@ -35,3 +35,7 @@ class CorruptSetError(StoreError):
 
 class ExchangeError(PromptkitError):
     """An export or import (CSV, Hugging Face dataset, hand-edited JSON) failed."""
+
+
+class EvalError(PromptkitError):
+    """An evaluation command (compare, embed, interpret) cannot run on its input."""

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptkit.embed import EvalError, trainer_errors, write_csv, write_json
+from promptkit.embed import trainer_errors, write_csv, write_json
+from promptkit.errors import EvalError
 
 METRICS = ("cosine", "l2")
 SPECIAL_IDS = (49406, 49407)  # CLIP's start / end of text
@@ -62,8 +63,9 @@ def interpret(path: str | Path, top_k: int = 5, metric: str = "cosine", pretrain
         raise EvalError(f"--top-k must be an integer >= 1; got {top_k!r}")
     ckpt = find_checkpoint(path)
     with trainer_errors():
-        from trainer.inference import load_for_inference
         import torch
+
+        from trainer.inference import load_for_inference
 
         model, _state, classes, _frames = load_for_inference(ckpt, torch.device("cpu"))
     learner = model.prompt_learner
