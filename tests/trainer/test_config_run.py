@@ -102,3 +102,8 @@ def test_missing_or_broken_config_file(tmp_path):
     bad.write_text("{oops")
     with pytest.raises(ConfigError, match="not valid JSON"):
         resolve_config("default", bad)
+    bad.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        resolve_config("default", bad)
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        resolve_config("default", tmp_path)  # a folder
