@@ -9,7 +9,6 @@ run folder; `run_protocol` runs them in turn, skipping sub-runs that already hav
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -81,7 +80,7 @@ def run_protocol(plan: Sequence[SubRun], run_one: Callable[[SubRun], dict], run_
     for sub in plan:
         summary_path = sub.run_dir / "summary.json"
         if len(plan) > 1 and summary_path.is_file():
-            summary = json.loads(summary_path.read_text(encoding="utf-8"))
+            summary = _finished_summary(summary_path)
             skipped = True
         else:
             summary = run_one(sub)
@@ -93,6 +92,16 @@ def run_protocol(plan: Sequence[SubRun], run_one: Callable[[SubRun], dict], run_
         rows, agg = protocol_rows(results)
         write_json(run_dir / "protocol.json", {"runs": rows, "mean_std": agg})
     return results
+
+
+def _finished_summary(path: Path) -> dict:
+    """A finished sub-run's summary.json (with `uar` and `war`); a broken one is a ConfigError."""
+    from trainer.config import load_config_file
+
+    summary = load_config_file(path, "summary file")
+    if not all(isinstance(summary.get(key), (int, float)) for key in ("uar", "war")):
+        raise ConfigError(f"summary file {path} has no numeric uar / war; delete it to run that sub-run again")
+    return summary
 
 
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "summary.json", "config.json", "confusion.csv",
@@ -145,7 +154,7 @@ def load_run_spec(run_dir: Path) -> tuple[RunConfig, list[int] | None, list[int]
     plan_path = run_dir / "plan.json"
     if not plan_path.is_file():
         return config, None, None
-    plan = json.loads(plan_path.read_text(encoding="utf-8"))
+    plan = load_config_file(plan_path, "plan file")
     return config, plan.get("folds"), plan.get("seeds")
 
 

@@ -65,3 +65,21 @@ def test_existing_output_folder_is_refused_unless_resume_or_overwrite(tmp_path):
     assert not (run / "metrics.jsonl").exists() and (run / "notes.txt").exists()  # only run files go
     with pytest.raises(ConfigError, match="exclude each other"):
         prepare_run_dir(run, resume=True, overwrite=True)
+
+
+def test_broken_saved_files_are_one_config_error(tmp_path):
+    from trainer.protocol import load_run_spec
+
+    cfg = resolve_config("mafw", options={"data": {"data_root": "/d"}})
+    plan = plan_protocol(cfg, tmp_path, [1, 2], [7])
+    (tmp_path / "fold1_seed7").mkdir()
+    (tmp_path / "fold1_seed7" / "summary.json").write_text('{"uar": 30.0')  # cut short
+    with pytest.raises(ConfigError, match="summary file .* not valid JSON"):
+        run_protocol(plan, lambda sub: {"uar": 1.0, "war": 1.0}, tmp_path)
+    (tmp_path / "fold1_seed7" / "summary.json").write_text('{"war": 40.0}')
+    with pytest.raises(ConfigError, match="no numeric uar"):
+        run_protocol(plan, lambda sub: {"uar": 1.0, "war": 1.0}, tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(cfg.to_dict()))
+    (tmp_path / "plan.json").write_text("[1,")
+    with pytest.raises(ConfigError, match="plan file .* not valid JSON"):
+        load_run_spec(tmp_path)
