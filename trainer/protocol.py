@@ -114,9 +114,12 @@ def prepare_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
     check_run_dir(run_dir, resume=resume, overwrite=overwrite)
     if resume:
         return
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        _clear_run(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if run_dir.is_dir() and any(run_dir.iterdir()):
+            _clear_run(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file on the way, no permission, ...
+        raise ConfigError(f"cannot create the run folder {run_dir}: {exc.strerror or exc}; choose another --out") from None
 
 
 def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:

@@ -21,6 +21,8 @@ from typing import Any, Sequence
 
 from promptkit.fileio import write_atomic
 
+from trainer.errors import TrainerError
+
 SELECTION_LABELS = {
     "last": "last epoch",
     "val": "best validation WAR (held out from train)",
@@ -28,12 +30,24 @@ SELECTION_LABELS = {
 }
 
 
+class ReportError(TrainerError):
+    """A run file (json, csv, png) cannot be written."""
+
+
+def _write(path: str | Path, content: str | bytes) -> Path:
+    """`write_atomic`, with an OSError (no space, permission, a folder in the way) as one ReportError line."""
+    try:
+        return write_atomic(path, content)
+    except OSError as exc:
+        raise ReportError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
 def write_json(path: str | Path, obj: Any) -> Path:
-    return write_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    return _write(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def write_metrics_jsonl(path: str | Path, history: Sequence[dict[str, Any]]) -> Path:
-    return write_atomic(path, "".join(json.dumps(rec) + "\n" for rec in history))
+    return _write(path, "".join(json.dumps(rec) + "\n" for rec in history))
 
 
 def read_metrics_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -56,7 +70,7 @@ def write_confusion(run_dir: str | Path, matrix: Sequence[Sequence[int]], classe
     from matplotlib.figure import Figure
 
     run_dir = Path(run_dir)
-    write_atomic(run_dir / "confusion.csv", confusion_csv(matrix, classes))
+    _write(run_dir / "confusion.csv", confusion_csv(matrix, classes))
     n = len(classes)
     rows = [[float(v) for v in row] for row in matrix]
     norm = [[v / max(sum(row), 1.0) for v in row] for row in rows]
@@ -101,7 +115,7 @@ def write_curves(run_dir: str | Path, history: Sequence[dict[str, Any]]) -> None
 def _save_figure(fig, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    write_atomic(path, buf.getvalue())
+    _write(path, buf.getvalue())
 
 
 def build_summary(history: Sequence[dict[str, Any]], selected_epoch: int, select: str,
@@ -149,4 +163,4 @@ def write_protocol_csv(path: str | Path, results: Sequence[dict[str, Any]]) -> P
         writer.writerow([row["fold"], row["seed"], f"{row['uar']:.4f}", f"{row['war']:.4f}"])
     writer.writerow(["mean", "", f"{agg['uar']['mean']:.4f}", f"{agg['war']['mean']:.4f}"])
     writer.writerow(["std", "", f"{agg['uar']['std']:.4f}", f"{agg['war']['std']:.4f}"])
-    return write_atomic(path, buf.getvalue())
+    return _write(path, buf.getvalue())

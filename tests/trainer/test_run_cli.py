@@ -119,6 +119,14 @@ def test_bad_inputs_give_one_line(clips, capsys, tmp_path):
     _one_line_error(capsys, [*base_args(clips, tmp_path / "d"), "--batch", 64], "fewer than one batch")
     _one_line_error(capsys, [*base_args(clips, tmp_path / "e"), "--set", "optim.lr_image=fast"], "optim.lr_image")
     _one_line_error(capsys, ["eval", tmp_path / "none.pt", "--test-list", test], "none.pt")
+    (tmp_path / "afile").write_text("")
+    _one_line_error(capsys, base_args(clips, tmp_path / "afile" / "run"), "cannot create the run folder")
+
+
+def test_unwritable_eval_output_gives_one_line(finished_run, clips, capsys, tmp_path):
+    (tmp_path / "taken").mkdir()  # a folder where the JSON file should go
+    _one_line_error(capsys, ["eval", finished_run / "best.pt", "--test-list", clips[1], "--workers", 0,
+                             "--device", "cpu", "--out", tmp_path / "taken"], "cannot write", "taken", alone=False)
 
 
 def test_a_run_that_fails_before_training_leaves_no_folder_to_refuse(clips, capsys, tmp_path):
