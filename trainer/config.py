@@ -266,10 +266,38 @@ def _build(cls: type, raw: Any, where: str):
         raise ConfigError(
             f"unknown config key {prefix}{unknown[0]}; known keys: {', '.join(sorted(prefix + n for n in names))}"
         )
+    _check_numbers(cls, raw, where)
     try:
         return cls(**raw)
     except TypeError as exc:
         raise ConfigError(f"bad config section {where or 'root'!r}: {exc}") from exc
+
+
+def _check_numbers(cls: type, raw: dict[str, Any], where: str) -> None:
+    """Sections must be mappings and number / switch fields numbers / booleans (a JSON file can hold
+    anything; a wrong type would otherwise fail deep inside the run)."""
+    prefix = f"{where}." if where else ""
+    for name, hint in typing.get_type_hints(cls).items():
+        if name not in raw:
+            continue
+        value, args = raw[name], typing.get_args(hint)
+        optional = type(None) in args
+        if value is None and optional:
+            continue
+        base = next(a for a in args if a is not type(None)) if optional else hint
+        if dataclasses.is_dataclass(base):
+            ok = isinstance(value, (dict, base))
+        elif base is bool:
+            ok = isinstance(value, bool)
+        elif base is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif base is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        else:
+            continue
+        if not ok:
+            kind = {bool: "true or false", int: "an integer", float: "a number"}.get(base, "a mapping")
+            raise ConfigError(f"{prefix}{name} must be {kind}; got {value!r}")
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -107,3 +107,23 @@ def test_missing_or_broken_config_file(tmp_path):
         resolve_config("default", bad)
     with pytest.raises(ConfigError, match="cannot read config file"):
         resolve_config("default", tmp_path)  # a folder
+
+
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        ({"seed": "abc"}, ["seed must be an integer", "'abc'"]),
+        ({"optim": 5}, ["optim must be a mapping", "5"]),
+        ({"data": None}, ["data must be a mapping"]),
+        ({"optim": {"epochs": True}}, ["optim.epochs must be an integer"]),
+        ({"optim": {"gamma": "0.1"}}, ["optim.gamma must be a number"]),
+        ({"deterministic": "yes"}, ["deterministic must be true or false"]),
+    ],
+)
+def test_wrong_types_in_a_config_file_are_named(tmp_path, raw, words):
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps(raw))
+    with pytest.raises(ConfigError) as info:
+        resolve_config("default", f)
+    for word in words:
+        assert word in str(info.value)
