@@ -115,11 +115,11 @@ def split_metrics(logits: torch.Tensor, labels: list[int], n_classes: int) -> di
     from trainer import metrics
 
     y_pred = logits.argmax(dim=1).numpy()
-    cm = metrics.confusion_matrix(labels, y_pred, n_classes)
+    cm = metrics.confusion_matrix(labels, y_pred, n_classes)  # (C, C), the one count all metrics derive from
     recall = metrics.recall_from_confusion(cm)
     return {
-        "uar": metrics.uar(labels, y_pred, n_classes),
-        "war": metrics.war(labels, y_pred, n_classes),
+        "uar": metrics.uar_from_confusion(cm),
+        "war": metrics.war_from_confusion(cm),
         "per_class_recall": [None if math.isnan(r) else float(r) for r in recall],
         "confusion": cm.tolist(),
     }

@@ -67,11 +67,22 @@ def recall_from_confusion(cm: np.ndarray) -> np.ndarray:
         return np.where(support > 0, 100.0 * np.diag(cm) / support, np.nan)
 
 
-def uar(y_true, y_pred, n_classes: int | None = None) -> float:
-    """Unweighted average recall in percent over the classes present in `y_true`."""
-    recalls = per_class_recall(y_true, y_pred, n_classes)
+def uar_from_confusion(cm: np.ndarray) -> float:
+    """UAR in percent of a confusion matrix: mean recall over the classes that have clips."""
+    recalls = recall_from_confusion(cm)
     present = recalls[~np.isnan(recalls)]
     return float(present.mean()) if present.size else float("nan")
+
+
+def war_from_confusion(cm: np.ndarray) -> float:
+    """WAR (accuracy) in percent of a confusion matrix; NaN when it counts no clips."""
+    total = int(cm.sum())
+    return float(100.0 * (int(np.trace(cm)) / total)) if total else float("nan")
+
+
+def uar(y_true, y_pred, n_classes: int | None = None) -> float:
+    """Unweighted average recall in percent over the classes present in `y_true`."""
+    return uar_from_confusion(confusion_matrix(y_true, y_pred, _n_classes(y_true, y_pred, n_classes)))
 
 
 def war(y_true, y_pred, n_classes: int | None = None) -> float:

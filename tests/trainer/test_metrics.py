@@ -35,6 +35,19 @@ def test_against_naive_reference(seed):
         assert (math.isnan(g) and r is None) or g == pytest.approx(r)
     assert uar(y_true, y_pred, n) == pytest.approx(ref_uar)
     assert war(y_true, y_pred) == pytest.approx(ref_war)
+    from trainer.engine import split_metrics
+
+    logits = torch.nn.functional.one_hot(torch.tensor(y_pred), n).float()  # (N, C), argmax = y_pred
+    split = split_metrics(logits, y_true, n)
+    assert split["confusion"] == cm
+    assert split["uar"] == uar(y_true, y_pred, n) and split["war"] == war(y_true, y_pred, n)
+
+
+def test_metrics_of_an_empty_confusion_are_nan():
+    from trainer.metrics import uar_from_confusion, war_from_confusion
+
+    cm = np.zeros((3, 3), dtype=np.int64)
+    assert math.isnan(uar_from_confusion(cm)) and math.isnan(war_from_confusion(cm))
 
 
 def test_uar_ignores_absent_classes_and_accepts_tensors():
