@@ -89,15 +89,6 @@ def all_reduce_sum(values: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return values
 
 
-def any_rank(flag: bool, ctx: DistContext) -> bool:
-    """True on every rank when `flag` is true on at least one rank."""
-    if not ctx.distributed:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=ctx.device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
-
-
 def broadcast_object(obj, ctx: DistContext):
     """Rank 0's `obj` on every rank."""
     if not ctx.distributed:
@@ -132,7 +123,8 @@ class EpochSampler(Sampler[int]):
     never from global RNG state, so a resumed run sees the same order. Rank `r` of `W` takes
     positions `r, r+W, ...` of the (truncated or padded) order, so the union of the ranks' k-th
     micro-batches is the same set of clips a single process would take as its k-th global batch.
-    `skip(n)` drops this rank's first `n` indices of the current epoch (resuming mid-epoch).
+    Resuming mid-epoch skips this rank's first items in the loader's `EpochTagged` wrapper
+    (`dataset.set_epoch(epoch, start_index)`), not here.
     """
 
     def __init__(self, n: int, *, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1,
@@ -146,14 +138,9 @@ class EpochSampler(Sampler[int]):
         self.world_size = world_size
         self.drop_last_multiple = drop_last_multiple
         self.epoch = 0
-        self._skip = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
-        self._skip = 0
-
-    def skip(self, n: int) -> None:
-        self._skip = n
 
     def _total(self) -> int:
         if self.drop_last_multiple:
@@ -174,8 +161,7 @@ class EpochSampler(Sampler[int]):
         return perm[:total]
 
     def __iter__(self) -> Iterator[int]:
-        mine = self.order()[self.rank :: self.world_size]
-        return iter(mine[self._skip :])
+        return iter(self.order()[self.rank :: self.world_size])
 
     def __len__(self) -> int:
-        return max(0, self._total() // self.world_size - self._skip)
+        return self._total() // self.world_size

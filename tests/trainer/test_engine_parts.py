@@ -65,13 +65,18 @@ def test_eval_sampler_pads_and_gather_drops_duplicates():
 
 
 def test_sampler_skip_resumes_inside_an_epoch():
+    from types import SimpleNamespace
+
+    from trainer.data.dataset import EpochTagged
+
     s = EpochSampler(20, shuffle=True, seed=9)
     s.set_epoch(1)
     full = list(s)
-    s.skip(6)
-    assert list(s) == full[6:] and len(s) == 14
-    s.set_epoch(2)
-    assert len(list(s)) == 20
+    dataset = SimpleNamespace(epoch=1, start_index=6)  # what dataset.set_epoch(1, start_index=6) leaves
+    tagged = EpochTagged(s, dataset)
+    assert list(tagged) == [(i, 1) for i in full[6:]] and len(tagged) == 14
+    dataset.epoch, dataset.start_index = 2, 0
+    assert len(list(tagged)) == 20 and len(tagged) == 20
 
 
 # ---------------------------------------------------------------- metrics record
