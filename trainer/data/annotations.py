@@ -198,10 +198,13 @@ def read_annotations(path: Path | str, data_root: Path | str | None = None, *,
     if num_classes is None and classes:
         num_classes = len(classes)
     remap = PathRemapper(data_root, base=path.parent)
-    if path.suffix.lower() == ".csv":
-        records = _read_csv(path, remap, classes, num_classes)
-    else:
-        records = _read_list_file(path, remap, classes, num_classes)
+    read = _read_csv if path.suffix.lower() == ".csv" else _read_list_file
+    try:
+        records = read(path, remap, classes, num_classes)
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not a UTF-8 text file; give a list file or CSV of clips") from None
+    except OSError as exc:  # no permission, ...
+        raise DataError(f"cannot read annotation file {path}: {exc.strerror or exc}") from None
     if not records:
         raise DataError(f"{path}: no clips listed")
     return records

@@ -40,6 +40,13 @@ def test_bad_lines_and_files(tmp_path):
         read_annotations(tmp_path / "missing.txt")
 
 
+def test_a_binary_file_is_one_data_error(tmp_path):
+    for name in ("clip.mp4", "split.csv"):  # e.g. a video passed as --test-list
+        (tmp_path / name).write_bytes(b"\x00\x00\x00\x18ftypmp42\xff\xfe\x80")
+        with pytest.raises(DataError, match="not a UTF-8 text file"):
+            read_annotations(tmp_path / name)
+
+
 def test_data_root_remaps_longest_existing_suffix(tmp_path):
     root = tmp_path / "mine"
     for name in ("00001", "00002"):
