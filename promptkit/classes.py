@@ -6,6 +6,7 @@ The order of `ClassSet.classes` is the label order everywhere downstream (label 
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +86,7 @@ def resolve_classes(spec: str, name: str | None = None) -> ClassSet:
         key = spec.lower()
         return ClassSet(key, BUILTIN_CLASS_SETS[key])
     path = Path(spec).expanduser()
-    if path.is_file():
+    if os.path.isfile(path):  # not Path.is_file: a long comma list is "File name too long", not a file
         return ClassSet(name or _stem_name(path), _read_class_file(path))
     if "," in spec:
         return ClassSet(name or "custom", tuple(part.strip() for part in spec.split(",")))

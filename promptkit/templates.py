@@ -8,6 +8,7 @@ that uses a variable nobody gave is an error naming that variable, never an empt
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,11 +52,12 @@ def load_template(name_or_path: str | Path) -> TemplateSource:
         raise TemplateError("empty template name: give a shipped template name or a .j2 file path")
     stem = raw[:-3] if raw.endswith(".j2") else raw
     shipped = shipped_templates_dir() / f"{stem}.j2"
-    looks_like_path = "/" in raw or "\\" in raw or Path(raw).is_file()
-    if not looks_like_path and re.fullmatch(r"[A-Za-z0-9_-]+", stem) and shipped.is_file():
+    # os.path.isfile, not Path.is_file: a name too long for the file system is "not a file", not an OSError
+    looks_like_path = "/" in raw or "\\" in raw or os.path.isfile(raw)
+    if not looks_like_path and re.fullmatch(r"[A-Za-z0-9_-]+", stem) and os.path.isfile(shipped):
         return TemplateSource(stem, _read(shipped), user=False)
     path = Path(raw).expanduser()
-    if path.is_file():
+    if os.path.isfile(path):
         return TemplateSource(raw, _read(path), user=True)
     available = ", ".join(shipped_templates()) or "(none found)"
     raise TemplateError(f"unknown template {raw!r}: use a shipped one ({available}) or a path to a .j2 file")

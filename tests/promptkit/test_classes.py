@@ -53,3 +53,13 @@ def test_empty_file_and_bad_name(tmp_path):
         resolve_classes(str(path))
     with pytest.raises(ClassSetError, match="bad class set name"):
         resolve_classes("a,b", name="My Set")
+
+
+def test_comma_list_longer_than_a_file_name():
+    # Looking for a file named like the spec must not fail with "File name too long" (an OSError).
+    names = tuple(f"class number {i}" for i in range(30))
+    spec = ",".join(names)
+    assert len(spec) > 255
+    assert resolve_classes(spec).classes == names
+    with pytest.raises(ClassSetError, match="unknown class set"):
+        resolve_classes("x" * 300)

@@ -50,3 +50,8 @@ def test_bad_templates(tmp_path):
     broken.write_text("{% if class_name %}no end")
     with pytest.raises(TemplateError, match="broken.j2"):
         render_template(str(broken), class_name="joy")
+
+
+def test_name_longer_than_a_file_name_is_unknown_not_an_os_error():
+    with pytest.raises(TemplateError, match="unknown template"):
+        load_template("x" * 300)
