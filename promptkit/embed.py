@@ -37,8 +37,17 @@ def trainer_errors() -> Iterator[None]:
         raise EvalError(str(exc)) from exc
 
 
+def write_output(path: Path, content: Any) -> Path:
+    """`fileio.write_atomic`, with a file that cannot be written (a file where a folder should be, a
+    read-only folder, a full disk) as one EvalError naming it instead of an OSError traceback."""
+    try:
+        return write_atomic(path, content)
+    except OSError as exc:
+        raise EvalError(f"cannot write {path}: {exc.strerror or exc}; choose another --out") from exc
+
+
 def write_json(path: Path, obj: Any) -> Path:
-    return write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    return write_output(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
@@ -46,14 +55,14 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) 
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    return write_atomic(path, buf.getvalue())
+    return write_output(path, buf.getvalue())
 
 
 def save_figure(fig: Any, path: Path) -> Path:
     """A matplotlib Figure as PNG, written atomically."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    return write_atomic(path, buf.getvalue())
+    return write_output(path, buf.getvalue())
 
 
 # ---------------------------------------------------------------------- text encoding
@@ -192,15 +201,15 @@ def _save_matrix(result: EmbedResult, out: Path, fmt: str) -> Path:
 
     array = result.embeddings.detach().cpu().float()
     if fmt == "npy":
-        return write_atomic(out / "embeddings.npy", lambda h: np.save(h, array.numpy()))
+        return write_output(out / "embeddings.npy", lambda h: np.save(h, array.numpy()))
     if fmt == "pt":
         payload = {"embeddings": array, "rows": result.rows, "set_id": result.set_id}
-        return write_atomic(out / "embeddings.pt", lambda h: torch.save(payload, h))
+        return write_output(out / "embeddings.pt", lambda h: torch.save(payload, h))
     import pandas as pd
 
     frame = pd.DataFrame(result.rows)
     frame["embedding"] = [row.tolist() for row in array.numpy()]
-    return write_atomic(out / "embeddings.parquet", lambda h: frame.to_parquet(h, index=False))
+    return write_output(out / "embeddings.parquet", lambda h: frame.to_parquet(h, index=False))
 
 
 def similarity_figure(sim: list[list[float]], classes: Sequence[str], pairs: Sequence[dict[str, Any]], title: str):

@@ -97,3 +97,25 @@ def test_bad_input_is_one_error_line(args, fragment, tmp_path):
     lines = [line for line in result.err.splitlines() if line.strip() and not line.startswith("note:")]
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.err
     assert not (tmp_path / "o").exists()
+
+
+def test_an_out_that_cannot_be_written_is_one_error_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = promptkit("embed", "dfew/v1", "--backbone", "tiny", "--out", blocker / "o",
+                       "--store", tmp_path / "store")
+    assert result.code != 0
+    lines = [line for line in result.err.splitlines() if line.strip() and not line.startswith("note:")]
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write ") and "a-file" in lines[0], result.err
+    assert blocker.read_text() == "not a folder"
+
+
+def test_interpret_output_that_cannot_be_written_is_an_eval_error(tmp_path):
+    from promptkit.errors import EvalError
+    from promptkit.interpret import InterpretResult, save_interpretation
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = InterpretResult(str(tmp_path / "best.pt"), "cosine", 1, "test", 1, False, ["a"], [])
+    with pytest.raises(EvalError, match="cannot write .*a-file"):
+        save_interpretation(result, blocker / "out.json")
