@@ -107,7 +107,9 @@ def import_set(
     target = class_set or meta.get("class_set")
     if not target:
         raise ExchangeError(f"{path} does not say its class set: pass --class-set")
-    n_ctx = n_ctx if n_ctx is not None else int(meta.get("n_ctx", DEFAULT_N_CTX))
+    n_ctx = n_ctx if n_ctx is not None else meta.get("n_ctx", DEFAULT_N_CTX)
+    if isinstance(n_ctx, bool) or not isinstance(n_ctx, int):
+        raise ExchangeError(f"{path}: n_ctx must be a whole number of context tokens, got {n_ctx!r}; fix it or pass --contexts")
     entries = [_entry(row, f"{path}: row {i}") for i, row in enumerate(rows)]
     provenance = {
         "source": source or ("hand-edited" if kind == "json" else "imported"),

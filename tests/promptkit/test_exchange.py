@@ -84,3 +84,17 @@ def test_exports_never_overwrite(store, tmp_path):
     with pytest.raises(ExchangeError, match="already exists"):
         export_csv(store.load("dfew/v1"), target)
     assert target.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("n_ctx", ["eight", 8.5, True, None])
+def test_hand_edited_n_ctx_must_be_a_whole_number(store, tmp_path, n_ctx):
+    data = store.load("dfew/v1").to_dict()
+    data["n_ctx"] = n_ctx
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))
+    if n_ctx is None:  # absent from the file: the default 8
+        assert import_set(path, store).n_ctx == 8
+        return
+    with pytest.raises(ExchangeError, match="n_ctx must be a whole number"):
+        import_set(path, store)
+    assert import_set(path, store, n_ctx=4).n_ctx == 4  # --contexts overrides the file's value
