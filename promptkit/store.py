@@ -21,12 +21,17 @@ from promptkit.resources import shipped_descriptions_dir
 from promptkit.sets import ClassEntry, DescriptorSet, set_from_dict
 from promptkit.tokens import check_description
 
-__all__ = ["ClassEntry", "DescriptorSet", "SetSummary", "Store", "resolve_store_root"]
+__all__ = ["ClassEntry", "DescriptorSet", "SetSummary", "Store", "is_bare_version", "resolve_store_root"]
 
 _VERSION_FILE = re.compile(r"^v([1-9][0-9]*)\.json$")
 _SET_REF = re.compile(r"^([a-z0-9][a-z0-9_-]*)/(v[1-9][0-9]*|latest)$")
 _VERSION_REF = re.compile(r"^(v[1-9][0-9]*|latest)$")
 _MAX_WRITE_TRIES = 100
+
+
+def is_bare_version(ref: str) -> bool:
+    """True for `v2` / `latest`: a reference that needs a class set to name a set."""
+    return bool(_VERSION_REF.match(str(ref).strip()))
 
 
 def resolve_store_root(explicit: str | Path | None = None) -> Path:

@@ -119,3 +119,14 @@ def test_console_script_exit_status(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "error: unknown version mafw/v9: class set 'mafw' has v1"
     ]
+
+
+def test_diff_across_class_sets(tmp_path):
+    # Sets of two class sets compare label by label; only a bare version borrows A's class set.
+    same_labels = run_cli("diff", "dfew/v1", "ferv39k/v1", "--store", tmp_path, "--json")
+    assert same_labels.code == 0, same_labels.err
+    assert [c["name_b"] for c in json.loads(same_labels.out)][:2] == ["happiness", "sadness"]
+    longer = json.loads(run_cli("diff", "dfew/v1", "mafw/v1", "--store", tmp_path, "--json").out)
+    assert len(longer) == 11 and longer[7]["name_a"] is None and longer[7]["name_b"] == "contempt"
+    refused = run_cli("diff", "dfew/v1", "mafw/v1", "--class-set", "dfew", "--store", tmp_path)
+    assert refused.code != 0 and "does not belong to class set 'dfew'" in refused.err
