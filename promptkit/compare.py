@@ -225,8 +225,10 @@ class _VideoFeatures:
         return self.model.video_features(frames)  # (B, E)
 
 
-def zero_shot_rows(cfg: CompareConfig, split: TestSplit, ds, ctx, notes: list[str]) -> list[CompareRow]:
-    """Every template on one seeded frozen backbone: one pass over the clips, one text set per template."""
+def zero_shot_rows(cfg: CompareConfig, sources: Sequence[Any], split: TestSplit, ds, ctx,
+                   notes: list[str]) -> list[CompareRow]:
+    """Every template (`sources`, from load_checked_template) on one seeded frozen backbone: one pass
+    over the clips, one text set per template."""
     import torch
     import torch.nn.functional as F
 
@@ -242,8 +244,7 @@ def zero_shot_rows(cfg: CompareConfig, split: TestSplit, ds, ctx, notes: list[st
         model_cfg = dataclasses.replace(model_cfg, image_size=backbone.image_size)
     taken: set[str] = set()
     variants = []
-    for name in cfg.templates:
-        source, _ = load_checked_template(name)
+    for source in sources:
         texts = template_texts(source, split.classes, ds)
         with trainer_errors():
             model = DFERCLIP(model_cfg, texts, backbone).to(ctx.device).eval()
@@ -302,18 +303,17 @@ def run_compare(cfg: CompareConfig, progress=None) -> CompareResult:
     """Evaluate every variant on the test split; write compare.csv / .json / .png into `cfg.out`."""
     from trainer.distributed import DistContext, pick_device
 
-    for name in cfg.templates:  # bad templates and run folders fail before any model is built
-        load_checked_template(name)
-    for path in cfg.runs:
+    checked = [load_checked_template(name) for name in cfg.templates]  # bad templates and run folders
+    for path in cfg.runs:  # fail before any model is built
         find_checkpoint(path)
     split = load_test_split(cfg.run)
     with trainer_errors():
         ctx = DistContext(device=pick_device(cfg.run.device))
     notes: list[str] = []
-    needs_ds = cfg.train or any("description" in load_checked_template(t)[1] for t in cfg.templates)
+    needs_ds = cfg.train or any("description" in used for _, used in checked)
     ds = load_descriptions(cfg.run, split) if needs_ds else None
     trained = [run_row(path, split, cfg, ctx, notes) for path in cfg.runs]
-    rows = zero_shot_rows(cfg, split, ds, ctx, notes) if cfg.templates else []
+    rows = zero_shot_rows(cfg, [source for source, _ in checked], split, ds, ctx, notes) if checked else []
     rows += trained
     if cfg.train:
         for name, source, folder in TRAINED_VARIANTS:
