@@ -287,8 +287,8 @@ def train_variant(cfg: CompareConfig, source: str, run_dir: Path, ctx, progress)
 
     run_config = dataclasses.replace(cfg.run, text=dataclasses.replace(cfg.run.text, source=source))
     config_path = run_dir / "config.json"
-    finished = (run_dir / "summary.json").is_file() and (run_dir / "best.pt").is_file() and config_path.is_file()
-    if finished and json.loads(config_path.read_text(encoding="utf-8")) == run_config.to_dict():
+    finished = (run_dir / "summary.json").is_file() and (run_dir / "best.pt").is_file()
+    if finished and _saved_config(config_path) == run_config.to_dict():
         if progress is not None:
             progress.note(f"reusing the finished run {run_dir}")
         return run_dir / "best.pt"
@@ -297,6 +297,14 @@ def train_variant(cfg: CompareConfig, source: str, run_dir: Path, ctx, progress)
     with trainer_errors():
         start_run(run_config, run_dir, overwrite=True, ctx=ctx, progress=progress)
     return run_dir / "best.pt"
+
+
+def _saved_config(path: Path) -> Any:
+    """A finished run's config.json, or None when it is missing or unreadable (then it is retrained)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
 
 
 def run_compare(cfg: CompareConfig, progress=None) -> CompareResult:

@@ -96,6 +96,11 @@ def test_train_runs_both_learned_context_variants_with_one_budget(tiny, tmp_path
     assert again.code == 0, again.err
     assert again.err.count("reusing the finished run") == 2
     assert read_rows(out / "compare.csv") == rows
+    (out / "runs" / "ctx_classnames" / "config.json").write_text("{broken")  # a damaged run is retrained
+    third = promptkit(*args)
+    assert third.code == 0, third.err
+    assert third.err.count("reusing the finished run") == 1 and "training ctx_classnames" in third.err
+    assert json.loads((out / "runs" / "ctx_classnames" / "config.json").read_text()) == configs["ctx_classnames"]
 
 
 def test_interpret_reads_a_trainer_run(tiny, tmp_path):
