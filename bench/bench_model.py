@@ -45,6 +45,7 @@ def run_child(args: argparse.Namespace, precision: str, cut: bool) -> dict:
     import torch
 
     from promptkit.store import Store, resolve_store_root
+
     from trainer.model import ClassTexts, ModelConfig, autocast_for, build_model
 
     if args.threads:

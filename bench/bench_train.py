@@ -71,8 +71,8 @@ def time_compute(model, optimizer, args, device) -> list[float]:
 
 
 def time_with_loader(model, optimizer, args, device) -> list[float]:
-    from trainer.data.dataset import VideoClipDataset, build_loader
     from trainer.data.annotations import read_annotations
+    from trainer.data.dataset import VideoClipDataset, build_loader
     from trainer.data.synthetic import generate
 
     n_clips = args.batch * (args.warmup + args.steps)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib import metadata
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 from promptkit.errors import CorruptSetError

@@ -12,6 +12,7 @@ import typer
 
 from promptkit.clirun import run_app
 from promptkit.errors import PromptkitError
+
 from trainer.errors import TrainerError
 
 

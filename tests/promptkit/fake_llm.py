@@ -7,14 +7,12 @@ tests nor the benchmark need the repository root on sys.path.
 from __future__ import annotations
 
 import importlib.util
-import io
 import socket
 import sys
-from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cli_runner import Result, run_cli  # noqa: F401  (re-exported for the promptkit tests)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,22 +50,3 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-def run_cli(*args) -> Result:
-    """Run the real `promptkit` app in-process through its error translation; code, stdout, stderr."""
-    from promptkit.cli import build_app
-    from promptkit.clirun import run_app
-    from promptkit.errors import PromptkitError
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = run_app(build_app(), (PromptkitError,), [str(a) for a in args])
-    return Result(code, out.getvalue(), err.getvalue())

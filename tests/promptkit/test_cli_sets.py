@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from fake_llm import REPO, run_cli
 
 

@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-
 from fake_llm import API_KEY, closed_port, llm_server, run_cli  # noqa: F401  (fixture import)
 
 ANSWERS = {

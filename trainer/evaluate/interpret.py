@@ -13,8 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptkit.embed import trainer_errors, write_csv, write_json
+import torch
+import torch.nn.functional as F
+
 from promptkit.errors import EvalError
+
+from trainer.evaluate.common import trainer_errors, write_csv, write_json
+from trainer.inference import load_for_inference
+from trainer.model.backbone import create_backbone
+from trainer.model.config import ModelConfig
+from trainer.model.texts import decode_tokens
 
 METRICS = ("cosine", "l2")
 SPECIAL_IDS = (49406, 49407)  # CLIP's start / end of text
@@ -41,7 +49,6 @@ def find_checkpoint(path: str | Path) -> Path:
 @dataclass
 class InterpretResult:
     """Per class (or `shared` for a generic context), per position: the nearest tokens."""
-
     checkpoint: str
     metric: str
     top_k: int
@@ -63,9 +70,7 @@ def interpret(path: str | Path, top_k: int = 5, metric: str = "cosine", pretrain
         raise EvalError(f"--top-k must be an integer >= 1; got {top_k!r}")
     ckpt = find_checkpoint(path)
     with trainer_errors():
-        import torch
 
-        from trainer.inference import load_for_inference
 
         model, _state, classes, _frames = load_for_inference(ckpt, torch.device("cpu"))
     learner = model.prompt_learner
@@ -89,9 +94,6 @@ def interpret(path: str | Path, top_k: int = 5, metric: str = "cosine", pretrain
 
 def nearest(vectors: Any, table: Any, k: int, metric: str) -> tuple[Any, Any]:
     """(M, D) against (V, D) -> top-k scores and row indices, each (M, k); cosine high / L2 low first."""
-    import torch
-    import torch.nn.functional as F
-
     if metric == "cosine":
         sims = F.normalize(vectors, dim=-1) @ F.normalize(table, dim=-1).t()  # (M, V)
         return torch.topk(sims, k, dim=1)
@@ -102,8 +104,6 @@ def nearest(vectors: Any, table: Any, k: int, metric: str) -> tuple[Any, Any]:
 
 def vocabulary_table(model: Any, pretrained: str | None) -> tuple[Any, Any, str]:
     """(token ids (V,), embeddings (V, D), description) for the nearest-token search."""
-    import torch
-
     learner = model.prompt_learner
     weights = pretrained or model.config.pretrained
     if weights:
@@ -127,9 +127,6 @@ def vocabulary_table(model: Any, pretrained: str | None) -> tuple[Any, Any, str]
 
 
 def _full_table(model: Any, weights: str) -> Any:
-    from trainer.model.backbone import create_backbone
-    from trainer.model.config import ModelConfig
-
     with trainer_errors():
         cfg = ModelConfig(**{**model.config.to_dict(), "pretrained": weights, "mode": "zeroshot"})
         backbone = create_backbone(cfg)
@@ -138,8 +135,6 @@ def _full_table(model: Any, weights: str) -> Any:
 
 def _check_table(table: Any, learner: Any, weights: str) -> None:
     """The table must give back the checkpoint's own frozen text embeddings."""
-    import torch
-
     ids = learner.token_ids  # (n_cls, L0)
     if table.shape[1] != learner.embeddings.shape[-1]:
         raise EvalError(f"the weights {weights} have {table.shape[1]}-d token embeddings but the model uses "
@@ -151,7 +146,6 @@ def _check_table(table: Any, learner: Any, weights: str) -> None:
 
 
 def _token(token_id: int, score: float) -> dict[str, Any]:
-    from trainer.model.texts import decode_tokens
 
     return {"token": decode_tokens([token_id]) or f"<{token_id}>", "id": token_id, "score": score}
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from fake_llm import run_cli as promptkit
+from cli_runner import run_cli as promptkit
 
 CLASSES = ("happiness", "sadness", "anger")
 
@@ -42,7 +41,7 @@ def weights(tmp_path_factory):
     """A tiny backbone's weights on disk, so the full token-embedding table can be read back."""
     import torch
 
-    from promptkit.embed import load_backbone
+    from trainer.evaluate.embed import load_backbone
 
     path = tmp_path_factory.mktemp("weights") / "tiny.pt"
     torch.save(load_backbone("tiny", None, seed=3).clip.state_dict(), path)
@@ -119,7 +118,7 @@ def test_model_without_learned_context(tmp_path):
 def test_weights_the_run_was_not_trained_with(weights, tmp_path):
     import torch
 
-    from promptkit.embed import load_backbone
+    from trainer.evaluate.embed import load_backbone
 
     other = tmp_path / "other.pt"
     torch.save(load_backbone("tiny", None, seed=4).clip.state_dict(), other)

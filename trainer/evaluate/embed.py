@@ -5,74 +5,40 @@ trainer's frozen text path: CLIP token embeddings -> text transformer -> pooled 
 then L2-normalised. The class-by-class cosine similarity of the descriptions names the pairs a
 model will find hardest to tell apart from text alone.
 
-This module also holds the small pieces the evaluation commands (compare, embed, interpret)
-share: their error type, the trainer-error translation and atomic file writes. `trainer` is
-imported only inside functions.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
 
 from promptkit.errors import EvalError
-from promptkit.fileio import write_atomic
+from promptkit.store import Store, resolve_store_root
+
+from trainer.evaluate.common import (
+    save_figure,
+    trainer_errors,
+    write_csv,
+    write_json,
+    write_output,
+)
+from trainer.model.backbone import create_backbone
+from trainer.model.config import ModelConfig
+from trainer.model.prompt import PromptLearner
+from trainer.model.text_encoder import TextEncoder
+from trainer.model.texts import ClassTexts
 
 FORMATS = ("npy", "pt", "parquet")
-
-
-@contextlib.contextmanager
-def trainer_errors() -> Iterator[None]:
-    """Re-raise the trainer's errors as EvalError, so the promptkit CLI prints them as one line."""
-    from trainer.errors import TrainerError
-
-    try:
-        yield
-    except TrainerError as exc:
-        raise EvalError(str(exc)) from exc
-
-
-def write_output(path: Path, content: Any) -> Path:
-    """`fileio.write_atomic`, with a file that cannot be written (a file where a folder should be, a
-    read-only folder, a full disk) as one EvalError naming it instead of an OSError traceback."""
-    try:
-        return write_atomic(path, content)
-    except OSError as exc:
-        raise EvalError(f"cannot write {path}: {exc.strerror or exc}; choose another --out") from exc
-
-
-def write_json(path: Path, obj: Any) -> Path:
-    return write_output(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
-
-
-def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return write_output(path, buf.getvalue())
-
-
-def save_figure(fig: Any, path: Path) -> Path:
-    """A matplotlib Figure as PNG, written atomically."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    return write_output(path, buf.getvalue())
 
 
 # ---------------------------------------------------------------------- text encoding
 def load_backbone(backbone: str, pretrained: str | None, quick_gelu: bool = True, seed: int = 0):
     """The open_clip backbone (trainer.model.backbone.Backbone); random weights are seeded."""
-    import torch
-
-    from trainer.model.backbone import create_backbone
-    from trainer.model.config import ModelConfig
-
     with trainer_errors():
         cfg = ModelConfig(backbone=backbone, pretrained=pretrained, quick_gelu=quick_gelu, mode="zeroshot")
         with torch.random.fork_rng(devices=[]):
@@ -82,13 +48,6 @@ def load_backbone(backbone: str, pretrained: str | None, quick_gelu: bool = True
 
 def encode_texts(backbone: Any, texts: Sequence[str], batch: int = 128) -> "torch.Tensor":
     """L2-normalised text features (N, E) float32 of `texts`, through the trainer's frozen text path."""
-    import torch
-    import torch.nn.functional as F
-
-    from trainer.model.prompt import PromptLearner
-    from trainer.model.text_encoder import TextEncoder
-    from trainer.model.texts import ClassTexts
-
     if not texts:
         raise EvalError("nothing to encode: the descriptor set holds no texts")
     encoder = TextEncoder(backbone.clip).eval()
@@ -109,7 +68,6 @@ def encode_texts(backbone: Any, texts: Sequence[str], batch: int = 128) -> "torc
 @dataclass
 class EmbedConfig:
     """What `promptkit embed` encodes and how it saves it."""
-
     ref: str
     backbone: str = "ViT-B-32"
     pretrained: str | None = None
@@ -133,7 +91,6 @@ class EmbedConfig:
 @dataclass
 class EmbedResult:
     """Embeddings (N, E) of `rows`; `similarity` (C, C) of the class descriptions; closest pairs."""
-
     set_id: str
     content_hash: str
     classes: list[str]
@@ -156,8 +113,6 @@ def closest_pairs(similarity: Any, classes: Sequence[str], top_k: int) -> list[d
 
 def embed_set(cfg: EmbedConfig) -> EmbedResult:
     """Load the set, encode descriptions (and descriptors), compare the classes."""
-    from promptkit.store import Store, resolve_store_root
-
     ds = Store(resolve_store_root(cfg.store)).load(cfg.ref, cfg.class_set)
     rows = [{"class": e.name, "kind": "description", "text": e.description} for e in ds.classes]
     if cfg.descriptors:
@@ -196,8 +151,6 @@ def save_embeddings(result: EmbedResult, out: Path, fmt: str) -> dict[str, str]:
 
 
 def _save_matrix(result: EmbedResult, out: Path, fmt: str) -> Path:
-    import numpy as np
-    import torch
 
     array = result.embeddings.detach().cpu().float()
     if fmt == "npy":

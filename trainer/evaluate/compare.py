@@ -22,9 +22,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from promptkit.embed import save_figure, trainer_errors, write_csv, write_json
+import torch
+import torch.nn.functional as F
+
 from promptkit.errors import EvalError, TemplateError
-from promptkit.interpret import find_checkpoint
+from promptkit.store import Store, resolve_store_root
+from promptkit.templates import load_template, render_source
+
+from trainer.config import resolve_config
+from trainer.data.annotations import read_annotations
+from trainer.data.dataset import VideoClipDataset, build_loader
+from trainer.distributed import DistContext, EpochSampler, pick_device
+from trainer.engine import evaluate, split_metrics
+from trainer.evaluate.common import save_figure, trainer_errors, write_csv, write_json
+from trainer.evaluate.interpret import find_checkpoint
+from trainer.inference import load_for_inference
+from trainer.inputs import clip_lists, resolve_class_set
+from trainer.model.backbone import create_backbone
+from trainer.model.dferclip import DFERCLIP
+from trainer.model.texts import ClassTexts
+from trainer.protocol import start_run
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +55,6 @@ TRAINED_VARIANTS = (("ctx+classnames", "classnames", "ctx_classnames"),
 @dataclass
 class CompareConfig:
     """What to compare. `run` (a trainer RunConfig) fixes the test split, backbone and budget."""
-
     run: Any
     templates: tuple[str, ...] = DEFAULT_TEMPLATES
     runs: tuple[str, ...] = ()
@@ -97,8 +113,6 @@ class CompareResult:
 def resolve_run_config(preset: str | None, config_file: str | None, options: dict[str, Any],
                        sets: Sequence[str], train: bool):
     """A RunConfig from the same layers `trainer run` uses; a lone test list is enough without --train."""
-    from trainer.config import resolve_config
-
     data = options.setdefault("data", {})
     if data.get("test_list") and not data.get("train_list") and not data.get("dataset"):
         if train:
@@ -110,9 +124,6 @@ def resolve_run_config(preset: str | None, config_file: str | None, options: dic
 
 # ---------------------------------------------------------------------- inputs
 def load_test_split(run_config) -> TestSplit:
-    from trainer.data.annotations import read_annotations
-    from trainer.inputs import clip_lists, resolve_class_set
-
     with trainer_errors():
         class_set = resolve_class_set(run_config)
         _, test_list = clip_lists(run_config)
@@ -125,8 +136,6 @@ def load_test_split(run_config) -> TestSplit:
 
 def load_descriptions(run_config, split: TestSplit):
     """The run config's descriptor set, checked to name the test split's classes in label order."""
-    from promptkit.store import Store, resolve_store_root
-
     ref = run_config.text.descriptions
     own = "/" in ref or ref.endswith(".json")
     ds = Store(resolve_store_root(run_config.text.store)).load(ref, None if own else split.class_set)
@@ -142,7 +151,6 @@ def load_checked_template(name_or_path: str):
     import jinja2
     import jinja2.meta
 
-    from promptkit.templates import load_template
 
     source = load_template(name_or_path)
     try:
@@ -157,9 +165,6 @@ def load_checked_template(name_or_path: str):
 
 def template_texts(source, classes: Sequence[str], ds) -> Any:
     """ClassTexts rendered from a template for every class (class_name, description, index)."""
-    from promptkit.templates import render_source
-    from trainer.model.texts import ClassTexts
-
     texts = []
     for i, name in enumerate(classes):
         variables = {"class_name": name, "index": i}
@@ -187,10 +192,6 @@ def variant_name(source_name: str, taken: set[str]) -> str:
 def clip_outputs(module, records: list, image_size: int, frames: int, ctx, batch: int, workers: int,
                  precision: str, notes: list[str]) -> Any:
     """`module`'s outputs (N, K) for every clip, in record order (the trainer's evaluation loop)."""
-    from trainer.data.dataset import VideoClipDataset, build_loader
-    from trainer.distributed import EpochSampler
-    from trainer.engine import evaluate
-
     with trainer_errors():
         dataset = VideoClipDataset(records, image_size, train=False, num_segments=frames)
         sampler = EpochSampler(len(dataset), shuffle=False, seed=0)
@@ -204,7 +205,6 @@ def clip_outputs(module, records: list, image_size: int, frames: int, ctx, batch
 
 
 def score(variant: str, kind: str, texts: str, logits, split: TestSplit, source: str) -> CompareRow:
-    from trainer.engine import split_metrics
 
     m = split_metrics(logits, split.labels, len(split.classes))
     return CompareRow(variant, kind, texts, float(m["uar"]), float(m["war"]),
@@ -213,7 +213,6 @@ def score(variant: str, kind: str, texts: str, logits, split: TestSplit, source:
 
 class _VideoFeatures:
     """Wraps a DFERCLIP so the evaluation loop returns video features (B, E) instead of logits."""
-
     def __init__(self, model) -> None:
         self.model = model
 
@@ -229,11 +228,7 @@ def zero_shot_rows(cfg: CompareConfig, sources: Sequence[Any], split: TestSplit,
                    notes: list[str]) -> list[CompareRow]:
     """Every template (`sources`, from load_checked_template) on one seeded frozen backbone: one pass
     over the clips, one text set per template."""
-    import torch
-    import torch.nn.functional as F
 
-    from trainer.model.backbone import create_backbone
-    from trainer.model.dferclip import DFERCLIP
 
     run = cfg.run
     with trainer_errors():
@@ -264,8 +259,6 @@ def zero_shot_rows(cfg: CompareConfig, sources: Sequence[Any], split: TestSplit,
 def run_row(path: str | Path, split: TestSplit, cfg: CompareConfig, ctx, notes: list[str],
             name: str | None = None) -> CompareRow:
     """Evaluate a trained run's checkpoint on the split, after checking it was trained on its classes."""
-    from trainer.inference import load_for_inference
-
     ckpt = find_checkpoint(path)
     with trainer_errors():
         model, state, classes, frames = load_for_inference(ckpt, ctx.device)
@@ -283,8 +276,6 @@ def run_row(path: str | Path, split: TestSplit, cfg: CompareConfig, ctx, notes: 
 
 def train_variant(cfg: CompareConfig, source: str, run_dir: Path, ctx, progress) -> Path:
     """Train one learned-context variant into `run_dir` (reused when a finished run has this config)."""
-    from trainer.protocol import start_run
-
     run_config = dataclasses.replace(cfg.run, text=dataclasses.replace(cfg.run.text, source=source))
     config_path = run_dir / "config.json"
     finished = (run_dir / "summary.json").is_file() and (run_dir / "best.pt").is_file()
@@ -309,8 +300,6 @@ def _saved_config(path: Path) -> Any:
 
 def run_compare(cfg: CompareConfig, progress=None) -> CompareResult:
     """Evaluate every variant on the test split; write compare.csv / .json / .png into `cfg.out`."""
-    from trainer.distributed import DistContext, pick_device
-
     checked = [load_checked_template(name) for name in cfg.templates]  # bad templates and run folders
     for path in cfg.runs:  # fail before any model is built
         find_checkpoint(path)

@@ -11,8 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-from fake_llm import run_cli as promptkit
+from cli_runner import run_cli as promptkit
 
 TINY = ["--set", "data.synth_train_per_class=2", "--set", "data.synth_test_per_class=2",
         "--set", "data.synth_size=32", "--frames", "2", "--workers", "0"]

@@ -7,8 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-from fake_llm import run_cli as promptkit
+from cli_runner import run_cli as promptkit
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +35,11 @@ def test_embeddings_rows_follow_the_index(embedded):
 
 def test_embeddings_are_the_models_own_text_features(embedded):
     """The description rows equal DFERCLIP's zero-shot class text features on the same backbone."""
-    from promptkit.embed import load_backbone
+    from promptkit.store import Store
+
+    from trainer.evaluate.embed import load_backbone
     from trainer.model import ClassTexts, ModelConfig
     from trainer.model.dferclip import DFERCLIP
-    from promptkit.store import Store
 
     ds = Store(embedded.out.parent / "store").load("dfew/v1")
     backbone = load_backbone("tiny", None, seed=0)
@@ -112,7 +112,8 @@ def test_an_out_that_cannot_be_written_is_one_error_line(tmp_path):
 
 def test_interpret_output_that_cannot_be_written_is_an_eval_error(tmp_path):
     from promptkit.errors import EvalError
-    from promptkit.interpret import InterpretResult, save_interpretation
+
+    from trainer.evaluate.interpret import InterpretResult, save_interpretation
 
     blocker = tmp_path / "a-file"
     blocker.write_text("")

@@ -1,8 +1,10 @@
-"""Evaluation commands: compare (prompt variants on one test split), embed (text embeddings of a
-descriptor set), interpret (nearest tokens of learned contexts).
+"""The `promptkit` commands that need a model: compare (prompt variants on one test split), embed
+(text embeddings of a descriptor set), interpret (nearest tokens of learned contexts).
 
-Thin Typer commands: parse, call one library function, render with rich. They import the
-library modules (and through them `trainer`) only when run.
+They are promptkit commands, registered into promptkit's app through the `promptkit.commands` entry
+point (`register`, named in pyproject.toml), so promptkit itself never imports trainer. Thin Typer
+commands: parse, call one `trainer.evaluate` function, render with rich. The library modules (torch,
+open_clip) are imported only when a command runs, so `promptkit list` stays fast.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from trainer.commands.run_view import QuietProgress, RichProgress
+from trainer.evaluate.common import trainer_errors
 
 COMPARE_HELP = """Evaluate prompt variants on one test split and print one table (UAR, WAR, per-class
 recall): manual templates zero-shot with the backbone, trained runs (--run DIR), and with --train
@@ -65,7 +70,7 @@ def compare(
     eval_batch: Annotated[int, Opt("--eval-batch", help="Clips per evaluation batch.")] = 16,
     quiet: Annotated[bool, Opt("--quiet", help="One line per epoch while training, no bars.")] = False,
 ) -> None:
-    from promptkit.compare import DEFAULT_TEMPLATES, CompareConfig, resolve_run_config, run_compare
+    from trainer.evaluate.compare import DEFAULT_TEMPLATES, CompareConfig, resolve_run_config, run_compare
 
     options: dict[str, Any] = {
         "seed": seed, "device": device, "precision": precision,
@@ -87,15 +92,10 @@ def compare(
 
 
 def _with_progress(call, quiet: bool):
-    from promptkit.embed import trainer_errors
-
-    with trainer_errors():
-        from trainer.commands.run_view import QuietProgress, RichProgress
-
-        console = _stderr()
-        progress = QuietProgress(console) if quiet else RichProgress(console)
-        with progress:
-            return call(progress)
+    console = _stderr()
+    progress = QuietProgress(console) if quiet else RichProgress(console)
+    with trainer_errors(), progress:
+        return call(progress)
 
 
 def compare_table(result) -> Table:
@@ -123,7 +123,7 @@ def embed(
 ) -> None:
     """CLIP text embeddings of every class description (and descriptor), a similarity heatmap and the
     closest (most confusable) class pairs."""
-    from promptkit.embed import EmbedConfig, embed_set, save_embeddings, trainer_errors
+    from trainer.evaluate.embed import EmbedConfig, embed_set, save_embeddings
 
     cfg = EmbedConfig(ref, backbone, pretrained, quick_gelu, store, class_set, descriptors, fmt, top_k, seed)
     if pretrained is None and backbone != "tiny":
@@ -151,8 +151,8 @@ def interpret(
     as_json: Annotated[bool, Opt("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """The vocabulary tokens nearest to each learned context vector, per class: what the context 'says'."""
-    from promptkit.interpret import interpret as interpret_checkpoint
-    from promptkit.interpret import save_interpretation, trainer_errors
+    from trainer.evaluate.interpret import interpret as interpret_checkpoint
+    from trainer.evaluate.interpret import save_interpretation
 
     with trainer_errors():
         result = interpret_checkpoint(path, top_k, metric, pretrained)
@@ -174,7 +174,7 @@ def interpret(
 
 
 def register(app: typer.Typer) -> None:
-    """Add compare, embed and interpret to the root `promptkit` app."""
+    """Add compare, embed and interpret to the root `promptkit` app (the `promptkit.commands` entry point)."""
     app.command("compare", help=COMPARE_HELP,
                 short_help="Prompt variants on one test split: manual templates vs learned contexts.")(compare)
     app.command("embed", short_help="Text embeddings of a descriptor set and its closest class pairs.")(embed)

@@ -1,0 +1,29 @@
+"""Run the real `promptkit` app in-process (shared by tests/promptkit and tests/trainer/evaluate).
+
+`tests/` is on sys.path (it holds the root conftest.py), so any test module can import this one.
+"""
+
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*args) -> Result:
+    """Run the real `promptkit` app in-process through its error translation; code, stdout, stderr."""
+    from promptkit.cli import build_app
+    from promptkit.clirun import run_app
+    from promptkit.errors import PromptkitError
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = run_app(build_app(), (PromptkitError,), [str(a) for a in args])
+    return Result(code, out.getvalue(), err.getvalue())
