@@ -23,12 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainer.errors import TrainerError
-
-
-class ConfigError(TrainerError):
-    """A run configuration value is invalid or cannot be parsed."""
-
+from trainer.errors import ConfigError
 
 DATASETS = ("dfew", "ferv39k", "mafw")
 AUGMENT_PRESETS = ("dfew", "ferv39k", "mafw", "light", "none")

@@ -17,11 +17,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
-from trainer.errors import TrainerError
-
-
-class DistributedError(TrainerError):
-    """The distributed setup is inconsistent (bad environment, batch not divisible, ...)."""
+from trainer.errors import DistributedError
 
 
 @dataclass(frozen=True)

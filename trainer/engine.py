@@ -30,18 +30,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trainer import checkpoint as ckpt
 from trainer import report
 from trainer.config import RunConfig
 from trainer.distributed import DistContext, EpochSampler, all_reduce_sum, broadcast_object, gather_outputs
-from trainer.errors import TrainerError
+from trainer.errors import TrainingStopped
 from trainer.inputs import InputError, RunInputs
+from trainer.model import checkpoint as ckpt
+from trainer.model.checkpoint import load_state, model_payload
 
 log = logging.getLogger(__name__)
 
-
-class TrainingStopped(TrainerError):
-    """Training cannot go on (a non-finite loss); the last good checkpoint is kept."""
 
 
 class Progress(Protocol):
@@ -201,8 +199,6 @@ class Trainer:
     def save_last(self) -> None:
         if not self.ctx.is_main:
             return
-        from trainer.model import model_payload
-
         state = {**self._header(), "kind": "run", "model": model_payload(self.core),
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "scaler": self.scaler.state_dict(), "rng": ckpt.rng_state(), **self.state}
@@ -211,16 +207,12 @@ class Trainer:
     def save_best(self, record: dict[str, Any]) -> None:
         if not self.ctx.is_main:
             return
-        from trainer.model import model_payload
-
         state = {**self._header(), "kind": "model", "model": model_payload(self.core), "epoch": record["epoch"],
                  "metrics": record}
         ckpt.save_checkpoint(state, self.run_dir / "best.pt")
 
     def restore(self, path: Path) -> None:
         """Load `last.pt`: weights, optimiser, scheduler, RNG and progress, after checking it is this run's."""
-        from trainer.model.checkpoint import load_state
-
         state = ckpt.load_checkpoint(path, kind="run")
         if state.get("run_config") != self.config.to_dict():
             raise ckpt.CheckpointError(f"{path} was written by a run with another configuration; "

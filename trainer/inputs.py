@@ -21,13 +21,10 @@ from typing import Any
 import numpy as np
 
 from trainer.config import RunConfig
-from trainer.errors import TrainerError
+from trainer.errors import InputError
 
 log = logging.getLogger(__name__)
 
-
-class InputError(TrainerError):
-    """The run's inputs do not fit together (class counts, lists, texts)."""
 
 
 @dataclass

@@ -14,11 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainer.errors import TrainerError
-
-
-class MetricsError(TrainerError):
-    """Bad inputs to a metric: shapes that differ or labels outside the class range."""
+from trainer.errors import MetricsError
 
 
 def _labels(values, name: str) -> np.ndarray:

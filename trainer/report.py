@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 from promptkit.fileio import write_atomic
 
-from trainer.errors import TrainerError
+from trainer.errors import ReportError
 
 SELECTION_LABELS = {
     "last": "last epoch",
@@ -29,9 +29,6 @@ SELECTION_LABELS = {
     "best-test-war": "best test WAR (authors' rule, optimistic)",
 }
 
-
-class ReportError(TrainerError):
-    """A run file (json, csv, png) cannot be written."""
 
 
 def _write(path: str | Path, content: str | bytes) -> Path:

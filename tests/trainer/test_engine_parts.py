@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from trainer import checkpoint as ckpt
 from trainer import report
 from trainer.distributed import DistContext, EpochSampler, gather_outputs
 from trainer.engine import split_metrics
+from trainer.model import checkpoint as ckpt
 
 
 # ---------------------------------------------------------------- sampler

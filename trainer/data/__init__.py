@@ -6,7 +6,7 @@ VideoClipDataset, build_loader, DataError; `trainer.data.synthetic.generate` for
 
 from trainer.data.annotations import ClipRecord, read_annotations, standard_split
 from trainer.data.dataset import VideoClipDataset, build_loader
-from trainer.data.errors import DataError
+from trainer.errors import DataError
 
 __all__ = ["ClipRecord", "DataError", "VideoClipDataset", "build_loader", "read_annotations",
            "standard_split"]

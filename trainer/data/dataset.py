@@ -29,10 +29,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from trainer.data.annotations import ClipRecord
 from trainer.data.decode import FRAME_ORDERS, LoadStats, is_video, list_frames, load_frames, load_video
-from trainer.data.errors import DataError
 from trainer.data.facecrop import FaceDetector, crop_faces
 from trainer.data.sampling import segment_indices
 from trainer.data.transforms import AugmentPreset, augment_preset, resize_clip, to_tensor, train_transform
+from trainer.errors import DataError
 
 log = logging.getLogger(__name__)
 _SHOWN = 3  # how many bad clips an error message names

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from trainer.data.errors import DataError
+from trainer.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.data.errors import DataError
+from trainer.errors import DataError
 
 CASCADE = "haarcascade_frontalface_default.xml"
 

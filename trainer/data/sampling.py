@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainer.data.errors import DataError
+from trainer.errors import DataError
 
 
 def segment_indices(num_frames: int, num_segments: int = 16, train: bool = False,

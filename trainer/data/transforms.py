@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-from trainer.data.errors import DataError
+from trainer.errors import DataError
 
 Clip = Union[np.ndarray, Sequence[np.ndarray]]  # (T, H, W, 3) array or T frames (H, W, 3), uint8
 

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainer.errors import BackboneError
 from trainer.model.config import TINY, ModelConfig
-from trainer.model.errors import BackboneError
 
 log = logging.getLogger(__name__)
 

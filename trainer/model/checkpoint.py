@@ -1,29 +1,104 @@
-"""Native model checkpoints: the payload (config, texts, weights, preprocessing) and its file.
+"""Checkpoints, the one module for them: the file format and its version, the one safe loader,
+`module.` prefix stripping, model payloads, run checkpoints and the RNG state they carry.
 
-A native file is `{"format": "dferclip-toolkit", "format_version": 1, "model": payload, ...}`;
-run checkpoints add the engine's own keys beside `model`. Files hold only tensors and plain
-Python data, so they load with `torch.load(weights_only=True)`.
+A native file is `{"format": "dferclip-toolkit", "format_version": 1, "model": payload, ...}`
+(payload: config, texts, state_dict, preprocessing). Run checkpoints add the engine's own keys
+beside `model`:
+
+- `kind`: `"run"` (last.pt: everything needed to resume) or `"model"` (best.pt: the selected model)
+- `run_config`: the RunConfig as a dict; `classes`; `text`: descriptor set id and content hash
+- `preprocessing`: num_segments and image size the model expects
+- for `"run"`: `optimizer`, `scheduler`, `scaler`, `epoch`, `step_in_epoch`, `rng` (torch, numpy,
+  python), `history` (per-epoch metrics so far), `partial` (running sums of the unfinished epoch),
+  `selection` (the best score so far and its epoch)
+
+Files hold only tensors and plain Python data, so they load with `torch.load(weights_only=True)`
+(`torch_load`); a foreign file (the authors' .pth, `trainer.model.official`) may fall back to the
+restricted unpickler of `safe_pickle`, which never runs pickled code. Writes go to a temporary file
+in the same folder and are `os.replace`d over the target (run checkpoints are fsynced too): a crash
+or a full disk leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from promptkit.fileio import write_atomic
 
+from trainer.errors import CheckpointError, TrainerError
+from trainer.model import safe_pickle
 from trainer.model.config import ModelConfig
 from trainer.model.dferclip import DFERCLIP, build_model
-from trainer.model.errors import CheckpointError, TrainerError
 from trainer.model.texts import ClassTexts
 
 FORMAT = "dferclip-toolkit"
 FORMAT_VERSION = 1
+_PREFIX = "module."  # DataParallel / DistributedDataParallel wrappers
 
 
+# ---------------------------------------------------------------------- files
+def torch_load(path: str | os.PathLike[str], *, foreign: bool = False) -> Any:
+    """The one checkpoint reader: `torch.load(weights_only=True)` on the CPU. With `foreign`, a file
+    that weights_only refuses (a pickled recorder object, ...) is read with the restricted unpickler
+    of `safe_pickle` instead; no pickled callable runs either way."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - weights_only refused a global (or the file is not torch at all)
+        if not foreign:
+            raise
+    return torch.load(path, map_location="cpu", weights_only=False, pickle_module=safe_pickle)
+
+
+def strip_module_prefix(state: dict[str, Any]) -> dict[str, Any]:
+    """`state` with the DataParallel `module.` prefix removed from every key that has it."""
+    return {(k[len(_PREFIX):] if isinstance(k, str) and k.startswith(_PREFIX) else k): v for k, v in state.items()}
+
+
+# ---------------------------------------------------------------------- run checkpoints
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
+    """Write `state` atomically to `path` (temp file + fsync + os.replace); return the path.
+
+    On any OSError (no space left, permission, ...) the temp file is removed, the old checkpoint is
+    kept and a CheckpointError says so.
+    """
+    target = Path(path)
+    try:
+        return write_atomic(target, lambda handle: torch.save(state, handle), fsync=True)
+    except OSError as exc:
+        kept = " (previous checkpoint kept)" if target.exists() else ""
+        if exc.errno == errno.ENOSPC:
+            raise CheckpointError(f"no space left to write checkpoint {target}{kept}; free disk space and resume") from exc
+        raise CheckpointError(f"cannot write checkpoint {target}: {exc.strerror or exc}{kept}") from exc
+
+
+def load_checkpoint(path: str | Path, kind: str | None = None) -> dict[str, Any]:
+    """Read a toolkit checkpoint with `weights_only=True`; check its format (and `kind` if given)."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint not found: {p}")
+    try:
+        state = torch_load(p)
+    except Exception as exc:  # torch raises many kinds for a corrupt or foreign file
+        raise CheckpointError(f"cannot read checkpoint {p}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{p} is not a dferclip-toolkit checkpoint (for the authors' .pth files run `trainer import-official` first)"
+        )
+    if state.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{p} has format_version {state.get('format_version')}; this trainer reads up to {FORMAT_VERSION}")
+    if kind is not None and state.get("kind") != kind:
+        raise CheckpointError(f"{p} is a {state.get('kind') or 'model-only'!s} checkpoint; expected a {kind} checkpoint")
+    return state
+
+
+# ---------------------------------------------------------------------- model payloads
 def model_payload(model: DFERCLIP) -> dict[str, Any]:
     """Everything needed to rebuild `model` without its pretrained weights file."""
     return {
@@ -78,7 +153,7 @@ def read_native(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch_load(path)
     except Exception as exc:  # noqa: BLE001 - foreign pickles, truncated files, not torch at all
         if looks_official(path):
             raise CheckpointError(
@@ -124,12 +199,10 @@ def _has_official_keys(obj: dict[str, Any]) -> bool:
 def looks_official(path: Path) -> bool:
     """Cheap check: does the pickle mention the authors' prompt learner keys?"""
     try:
-        from trainer.model.official import read_official_state
-
-        return _has_official_keys({"state_dict": read_official_state(path)})
+        obj = torch_load(path, foreign=True)
     except Exception:  # noqa: BLE001 - only a hint for the error message
         return False
-
+    return isinstance(obj, dict) and _has_official_keys(obj)
 
 
 def describe_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -155,3 +228,39 @@ def describe_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         "extra_keys": sorted(extras),
         "imported_from": extras.get("imported_from"),
     }
+
+
+# ---------------------------------------------------------------------- RNG state
+def rng_state() -> dict[str, Any]:
+    """The global RNG states (torch CPU, CUDA if present, numpy, python) as a checkpointable dict."""
+    np_state = np.random.get_state()
+    out: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"key": np_state[0], "state": torch.from_numpy(np_state[1].copy()), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+        "python": _python_state_to_list(random.getstate()),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the states saved by `rng_state`."""
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state((np_state["key"], np_state["state"].numpy().astype(np.uint32), np_state["pos"],
+                         np_state["has_gauss"], np_state["cached"]))
+    random.setstate(_python_state_from_list(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _python_state_to_list(state: tuple) -> list:
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _python_state_from_list(raw: list) -> tuple:
+    version, internal, gauss = raw
+    return (version, tuple(internal), gauss)

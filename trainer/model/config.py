@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from trainer.model.errors import ModelConfigError
+from trainer.errors import ModelConfigError
 
 POSITIONS = ("end", "front", "middle")
 NORMALIZE = ("none", "clip")

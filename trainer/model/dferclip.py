@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainer.errors import InputError, ModelConfigError
 from trainer.model.backbone import Backbone, create_backbone
 from trainer.model.config import ModelConfig
-from trainer.model.errors import InputError, ModelConfigError
 from trainer.model.prompt import PromptLearner
 from trainer.model.temporal import TemporalTransformer
 from trainer.model.text_encoder import TextEncoder

@@ -35,9 +35,11 @@ from typing import Any, Sequence
 
 import torch
 
+from trainer.errors import CheckpointError, TrainerError
 from trainer.model.backbone import tiny_model_cfg
+from trainer.model.checkpoint import load_state, save_model, strip_module_prefix, torch_load
 from trainer.model.config import TINY, TINY_IMAGE_SIZES, ModelConfig
-from trainer.model.errors import CheckpointError, TrainerError
+from trainer.model.dferclip import build_model
 from trainer.model.prompt import EOS_ID, SOS_ID
 from trainer.model.texts import ClassTexts, decode_tokens, encode_text
 
@@ -71,18 +73,13 @@ class ImportReport:
 
 def read_official(path: str | Path) -> dict[str, Any]:
     """The checkpoint object, loaded without running pickled code."""
-    from trainer.model import safe_pickle
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - weights_only refused a global: retry with placeholders
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=False, pickle_module=safe_pickle)
-        except Exception as exc:  # noqa: BLE001 - not a torch file at all, or truncated
-            raise CheckpointError(f"cannot read {path} as a PyTorch checkpoint: {str(exc)[:160]}") from exc
+        obj = torch_load(path, foreign=True)  # weights_only first, then placeholders for foreign globals
+    except Exception as exc:  # noqa: BLE001 - not a torch file at all, or truncated
+        raise CheckpointError(f"cannot read {path} as a PyTorch checkpoint: {str(exc)[:160]}") from exc
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} is not a DFER-CLIP checkpoint (holds a {type(obj).__name__}, not a dict)")
     return obj
@@ -97,10 +94,7 @@ def official_state(obj: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
     state = obj.get("state_dict", obj)
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} is not a DFER-CLIP checkpoint (its state_dict is not a mapping)")
-    out = {}
-    for key, value in state.items():
-        if isinstance(key, str) and isinstance(value, torch.Tensor):
-            out[key[len("module."):] if key.startswith("module.") else key] = value
+    out = strip_module_prefix({k: v for k, v in state.items() if isinstance(k, str) and isinstance(v, torch.Tensor)})
     missing = [k for k in _REQUIRED if k not in out]
     if missing:
         raise CheckpointError(
@@ -286,9 +280,6 @@ def convert_official(
     temporal_heads: int = 8,
 ):
     """Read an authors' checkpoint and return (native model in eval mode, raw checkpoint object)."""
-    from trainer.model.checkpoint import load_state
-    from trainer.model.dferclip import build_model
-
     src = Path(src)
     obj = read_official(src)
     state = official_state(obj, src)
@@ -326,8 +317,6 @@ def import_official(
     temporal_heads: int = 8,
 ) -> ImportReport:
     """Convert an authors' .pth into a native checkpoint at `out` (written atomically)."""
-    from trainer.model.checkpoint import save_model
-
     model, obj = convert_official(src, classes, backbone, position, temporal_heads)
     best = obj.get("best_acc")
     best = float(best) if isinstance(best, (torch.Tensor, float, int)) and torch.as_tensor(best).numel() == 1 else None

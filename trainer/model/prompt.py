@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from trainer.model.errors import ModelConfigError, TextsError
+from trainer.errors import ModelConfigError, TextsError
 from trainer.model.texts import ClassTexts, encode_text
 
 SOS_ID = 49406

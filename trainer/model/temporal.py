@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.model.errors import InputError
+from trainer.errors import InputError
 
 
 class TemporalBlock(nn.Module):

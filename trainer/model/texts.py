@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from trainer.model.errors import TextsError
+from trainer.errors import TextsError
 
 
 @dataclass(frozen=True)
