@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import jinja2
 import jinja2.sandbox
@@ -66,6 +67,30 @@ def load_template(name_or_path: str | Path) -> TemplateSource:
 def render_template(name_or_path: str | Path, **variables: object) -> str:
     """Render a template with StrictUndefined (user files sandboxed); returns stripped text."""
     return render_source(load_template(name_or_path), **variables)
+
+
+def inline_or_load(template: str | Path | TemplateSource) -> TemplateSource:
+    """A TemplateSource as given; a string holding `{{` as an inline template (rendered sandboxed);
+    anything else through `load_template` (a shipped name or a .j2 path)."""
+    if isinstance(template, TemplateSource):
+        return template
+    if isinstance(template, str) and "{{" in template:
+        return TemplateSource(template, template, user=True)
+    return load_template(template)
+
+
+def render_classes(template: str | Path | TemplateSource, classes: Sequence[str],
+                   descriptions: Sequence[str] | None = None) -> list[str]:
+    """The one per-class renderer: one stripped text per class, in label order. Variables:
+    `class_name`, `index` and, when `descriptions` is given, `description`."""
+    source = inline_or_load(template)
+    texts = []
+    for i, name in enumerate(classes):
+        variables: dict[str, object] = {"class_name": name, "index": i}
+        if descriptions is not None:
+            variables["description"] = descriptions[i]
+        texts.append(render_source(source, **variables))
+    return texts
 
 
 def render_source(source: TemplateSource, **variables: object) -> str:

@@ -1,8 +1,9 @@
-"""Counting CLIP tokens and fitting descriptions into the prompt's token budget.
+"""CLIP's text rules, owned here: the tokenizer, the special ids, the 77-token budget, fitting.
 
 A DFER-CLIP prompt is `[SOS] [ctx_1 .. ctx_M] [description] [EOS]` in CLIP's 77-token context, so
 a description may use `77 - 2 - M` BPE tokens. Fitting never cuts inside a descriptor: the lowest
-ranked descriptors are dropped whole, and every drop is reported.
+ranked descriptors are dropped whole, and every drop is reported. The trainer's prompt learner uses
+the same tokenizer, ids and budget (`encode_text`, `SOS_ID`, `EOS_ID`, `description_budget`).
 """
 
 from __future__ import annotations
@@ -14,28 +15,50 @@ from typing import Sequence
 from promptkit.errors import BudgetError
 
 CONTEXT_LENGTH = 77
+SOS_ID = 49406  # CLIP's start of text
+EOS_ID = 49407  # CLIP's end of text
 SPECIAL_TOKENS = 2  # SOS and EOS
 DEFAULT_N_CTX = 8
 
 
 @functools.lru_cache(maxsize=1)
-def _tokenizer():
-    # open_clip's own BPE tokenizer; its vocabulary file ships inside the package. Built on first use.
-    from open_clip.tokenizer import SimpleTokenizer
+def clip_tokenizer():
+    """open_clip's CLIP BPE tokenizer (its vocabulary ships inside the package); built on first use,
+    then shared by promptkit and the trainer."""
+    from open_clip.tokenizer import SimpleTokenizer  # heavy (open_clip imports torch): only when needed
 
     return SimpleTokenizer()
 
 
+def encode_text(text: str) -> list[int]:
+    """BPE ids of `text` without SOS/EOS (CLIP's lower-casing and whitespace clean-up)."""
+    return list(clip_tokenizer().encode(text))
+
+
+def decode_tokens(ids: Sequence[int]) -> str:
+    """Readable text for BPE ids: CLIP's decode with the spaces before punctuation removed."""
+    raw = clip_tokenizer().decode(list(ids)).strip()
+    for mark in (",", ".", ";", ":", "!", "?"):
+        raw = raw.replace(f" {mark}", mark)
+    return raw
+
+
 def count_tokens(text: str) -> int:
     """Number of BPE tokens of `text` under open_clip's tokenizer, without SOS/EOS."""
-    return len(_tokenizer().encode(text))
+    return len(encode_text(text))
+
+
+def description_budget(n_ctx: int, context_length: int = CONTEXT_LENGTH) -> int:
+    """`context_length - 2 - n_ctx`: the tokens a description may use beside SOS, EOS and the contexts
+    (unchecked; `budget` validates it for the promptkit commands)."""
+    return context_length - SPECIAL_TOKENS - n_ctx
 
 
 def budget(n_ctx: int) -> int:
     """Tokens left for a description with `n_ctx` learned context tokens (77 - SOS - EOS - n_ctx)."""
     if isinstance(n_ctx, bool) or not isinstance(n_ctx, int) or n_ctx < 0:
         raise BudgetError(f"number of context tokens must be an integer >= 0, got {n_ctx!r}")
-    left = CONTEXT_LENGTH - SPECIAL_TOKENS - n_ctx
+    left = description_budget(n_ctx)
     if left < 1:
         raise BudgetError(
             f"{n_ctx} context tokens leave no room for a description in CLIP's {CONTEXT_LENGTH} tokens: "

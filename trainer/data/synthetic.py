@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from promptkit.classes import BUILTIN_CLASS_SETS
 from promptkit.fileio import write_atomic
 
 from trainer.data.errors import DataError
 
-CLASSES = ("happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear")
+CLASSES = BUILTIN_CLASS_SETS["dfew"]  # the 7-class label order (owned by promptkit.classes)
 _SS = 3  # supersampling factor of the drawing canvas
 _VERSION = 3  # bump whenever the drawing changes, so cached sets are rebuilt
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from promptkit.errors import EvalError, TemplateError
 from promptkit.store import Store, resolve_store_root
-from promptkit.templates import load_template, render_source
+from promptkit.templates import load_template, render_classes
 
 from trainer.config import resolve_config
 from trainer.data.annotations import read_annotations
@@ -165,12 +165,7 @@ def load_checked_template(name_or_path: str):
 
 def template_texts(source, classes: Sequence[str], ds) -> Any:
     """ClassTexts rendered from a template for every class (class_name, description, index)."""
-    texts = []
-    for i, name in enumerate(classes):
-        variables = {"class_name": name, "index": i}
-        if ds is not None:
-            variables["description"] = ds.classes[i].description
-        texts.append(render_source(source, **variables))
+    texts = render_classes(source, classes, None if ds is None else [e.description for e in ds.classes])
     with trainer_errors():
         return ClassTexts(tuple(classes), tuple(texts), f"template:{source.name}")
 

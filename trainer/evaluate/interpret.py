@@ -17,15 +17,15 @@ import torch
 import torch.nn.functional as F
 
 from promptkit.errors import EvalError
+from promptkit.tokens import EOS_ID, SOS_ID, decode_tokens
 
 from trainer.evaluate.common import trainer_errors, write_csv, write_json
 from trainer.inference import load_for_inference
 from trainer.model.backbone import create_backbone
 from trainer.model.config import ModelConfig
-from trainer.model.texts import decode_tokens
 
 METRICS = ("cosine", "l2")
-SPECIAL_IDS = (49406, 49407)  # CLIP's start / end of text
+SPECIAL_IDS = (SOS_ID, EOS_ID)
 
 
 def find_checkpoint(path: str | Path) -> Path:

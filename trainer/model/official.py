@@ -35,17 +35,19 @@ from typing import Any, Sequence
 
 import torch
 
+from promptkit.classes import BUILTIN_CLASS_SETS
+from promptkit.tokens import EOS_ID, SOS_ID, clip_tokenizer, decode_tokens, encode_text
+
 from trainer.errors import CheckpointError, TrainerError
 from trainer.model.backbone import tiny_model_cfg
 from trainer.model.checkpoint import load_state, save_model, strip_module_prefix, torch_load
 from trainer.model.config import TINY, TINY_IMAGE_SIZES, ModelConfig
 from trainer.model.dferclip import build_model
-from trainer.model.prompt import EOS_ID, SOS_ID
-from trainer.model.texts import ClassTexts, decode_tokens, encode_text
+from trainer.model.texts import ClassTexts
 
-# label orders of the authors' datasets (DFEW/FERV39k: 7 classes, MAFW: 11)
-CLASSES_7 = ("happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear")
-CLASSES_11 = CLASSES_7 + ("contempt", "anxiety", "helplessness", "disappointment")
+# label orders of the authors' datasets (DFEW/FERV39k: 7 classes, MAFW: 11), owned by promptkit.classes
+CLASSES_7 = BUILTIN_CLASS_SETS["dfew"]
+CLASSES_11 = BUILTIN_CLASS_SETS["mafw"]
 _REQUIRED = ("prompt_learner.ctx", "prompt_learner.token_prefix", "prompt_learner.token_suffix", "temporal_net.cls_token")
 _LAYER = re.compile(r"^temporal_net\.temporal_transformer\.layers\.(\d+)\.([01])\.fn\.(.+)$")
 _LAYER_PARTS = {
@@ -218,8 +220,6 @@ def recover_texts(state: dict[str, torch.Tensor]) -> tuple[list[str], list[list[
 
 
 def _text_for(ids: list[int], c: int) -> str:
-    from trainer.model.texts import clip_tokenizer
-
     for text in (decode_tokens(ids), clip_tokenizer().decode(ids).strip()):
         if encode_text(text) == ids:
             return text

@@ -13,11 +13,11 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from trainer.errors import ModelConfigError, TextsError
-from trainer.model.texts import ClassTexts, encode_text
+from promptkit.tokens import CONTEXT_LENGTH, EOS_ID, SOS_ID, SPECIAL_TOKENS, description_budget, encode_text
 
-SOS_ID = 49406
-EOS_ID = 49407
+from trainer.errors import ModelConfigError, TextsError
+from trainer.model.texts import ClassTexts
+
 CTX_STD = 0.02
 
 
@@ -37,7 +37,7 @@ class PromptLearner(nn.Module):
         class_specific: bool = True,
         position: str = "end",
         ctx_init: str | None = None,
-        context_length: int = 77,
+        context_length: int = CONTEXT_LENGTH,
     ) -> None:
         super().__init__()
         self.n_cls = len(texts)
@@ -89,12 +89,12 @@ class PromptLearner(nn.Module):
 
 
 def check_budget(texts: ClassTexts, ids: Sequence[Sequence[int]], n_ctx: int, context_length: int) -> None:
-    budget = context_length - 2 - n_ctx
+    budget = description_budget(n_ctx, context_length)
     for name, toks in zip(texts.classes, ids):
         if len(toks) > budget:
             raise TextsError(
                 f"the text for class {name!r} has {len(toks)} tokens but {n_ctx} contexts leave room for "
-                f"{budget} ({context_length} - 2 - {n_ctx}); shorten it (promptkit can fit descriptions) "
+                f"{budget} ({context_length} - {SPECIAL_TOKENS} - {n_ctx}); shorten it (promptkit can fit descriptions) "
                 "or use fewer contexts"
             )
 

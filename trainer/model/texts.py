@@ -2,16 +2,18 @@
 
 Three sources, one type: a promptkit descriptor set (the paper's LLM descriptions), bare class
 names (the authors' `class_names` variant, "happiness."), or a manual Jinja2 template rendered
-per class ("an expression of {{ class_name }}."). Tokenisation uses CLIP's BPE (open_clip).
+per class ("an expression of {{ class_name }}."). Tokenisation is promptkit.tokens' (CLIP's BPE).
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Sequence
+
+from promptkit.errors import TemplateError
+from promptkit.templates import render_classes
 
 from trainer.errors import TextsError
 
@@ -100,47 +102,16 @@ class ClassTexts:
         inline template string containing `{{`.
         """
         names = tuple(classes)
-        texts = tuple(_render(template, name, i).strip() for i, name in enumerate(names))
-        return cls(names, texts, f"template:{template}")
+        try:
+            texts = render_classes(template, names)
+        except TemplateError as exc:
+            if "{{" not in template:
+                raise
+            raise TextsError(str(exc)) from exc  # an inline template is part of the class texts
+        return cls(names, tuple(texts), f"template:{template}")
 
 
 def texts_hash(classes: Sequence[str], texts: Sequence[str]) -> str:
     """sha256 of canonical JSON of the class names and texts."""
     blob = json.dumps({"classes": list(classes), "texts": list(texts)}, sort_keys=True, ensure_ascii=False)
     return "sha256:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
-def _render(template: str, class_name: str, index: int) -> str:
-    if "{{" in template:
-        import jinja2
-        import jinja2.sandbox
-
-        env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
-        try:
-            return env.from_string(template).render(class_name=class_name, index=index)
-        except jinja2.TemplateError as exc:
-            raise TextsError(f"template {template!r} failed for class {class_name!r}: {exc}") from exc
-    from promptkit.templates import render_template
-
-    return render_template(template, class_name=class_name, index=index)
-
-
-@functools.lru_cache(maxsize=1)
-def clip_tokenizer():
-    """open_clip's CLIP BPE tokenizer (built on first use, then shared)."""
-    from open_clip.tokenizer import SimpleTokenizer
-
-    return SimpleTokenizer()
-
-
-def encode_text(text: str) -> list[int]:
-    """BPE ids of `text` without SOS/EOS (CLIP's lower-casing and whitespace clean-up)."""
-    return list(clip_tokenizer().encode(text))
-
-
-def decode_tokens(ids: Sequence[int]) -> str:
-    """Readable text for BPE ids: CLIP's decode with the spaces before punctuation removed."""
-    raw = clip_tokenizer().decode(list(ids)).strip()
-    for mark in (",", ".", ";", ":", "!", "?"):
-        raw = raw.replace(f" {mark}", mark)
-    return raw

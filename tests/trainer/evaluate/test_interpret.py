@@ -14,7 +14,7 @@ CLASSES = ("happiness", "sadness", "anger")
 
 
 def token_id(word: str) -> int:
-    from trainer.model.texts import encode_text
+    from promptkit.tokens import encode_text
 
     (only,) = encode_text(word)
     return only
