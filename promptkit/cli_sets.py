@@ -116,12 +116,11 @@ def diff(
 ) -> None:
     """Per-class changes between two descriptor sets."""
     from promptkit.diff import diff_sets
-    from promptkit.store import is_bare_version
 
     the_store = _store(store)
     left = the_store.load(a, class_set)
     # A bare `v2` means A's class set; a full ref or a file may name another (dfew/v1 vs ferv39k/v1).
-    right = the_store.load(b, class_set or (left.class_set if is_bare_version(b) else None))
+    right = the_store.load(b, class_set) if class_set else the_store.resolve(b, left.class_set)
     changes = diff_sets(left, right)
     if as_json:
         _echo_json([{**c.__dict__, "changed": c.changed} for c in changes])

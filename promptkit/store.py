@@ -105,8 +105,12 @@ class Store:
         result.shipped = shipped
         return result
 
-    def latest(self, class_set: str) -> DescriptorSet | None:
-        return self.load(f"{class_set}/latest") if self.versions(class_set) else None
+    def resolve(self, ref: str, class_set: str | None = None) -> DescriptorSet:
+        """A reference read in the context of `class_set` (a run's, a test split's, diff's A): a bare
+        `vN` / `latest` takes that class set; a qualified reference (`mafw/v2`, `mafw`, a JSON file)
+        names its own set, and the caller checks its classes against its own (label by label).
+        `load(ref, class_set)` instead refuses a qualified reference of another class set."""
+        return self.load(ref, class_set if is_bare_version(ref) else None)
 
     def list_sets(self, class_set: str | None = None) -> list[SetSummary]:
         rows: list[SetSummary] = []

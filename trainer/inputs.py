@@ -20,11 +20,15 @@ from typing import Any
 
 import numpy as np
 
+from promptkit.classes import ClassSet, resolve_classes
+from promptkit.store import Store, resolve_store_root
+
 from trainer.config import RunConfig
+from trainer.data.annotations import read_annotations, standard_split
 from trainer.errors import InputError
+from trainer.model.texts import ClassTexts
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -40,40 +44,39 @@ class RunInputs:
     test: list
 
 
-def resolve_class_set(config: RunConfig):
-    """The run's promptkit ClassSet (see the module docstring for the order of sources)."""
-    from promptkit.classes import resolve_classes
-
-    data, text = config.data, config.text
+def resolve_class_set(config: RunConfig, ds: Any = None):
+    """The run's promptkit ClassSet (see the module docstring for the order of sources). `ds`: the
+    run's descriptor set when already loaded (`load_descriptor_set`), so it is read only once."""
+    data = config.data
     if data.dataset is not None:
         return resolve_classes(data.dataset)
     if data.classes:
         return resolve_classes(data.classes)
-    if text.source == "descriptions" and ("/" in text.descriptions or text.descriptions.endswith(".json")):
-        from promptkit.classes import ClassSet
-
-        ds = _load_descriptor_set(config, None)
+    if _names_own_set(config):
+        ds = ds if ds is not None else load_descriptor_set(config, None)
         return ClassSet(ds.class_set, tuple(e.name for e in ds.classes))
     return resolve_classes("dfew")
 
 
-def _load_descriptor_set(config: RunConfig, class_set: str | None):
-    from promptkit.store import Store, resolve_store_root
+def _names_own_set(config: RunConfig) -> bool:
+    """Does the run's descriptor reference name its own class set (`mafw/v2`, a JSON path)?"""
+    ref = config.text.descriptions
+    return config.text.source == "descriptions" and ("/" in ref or ref.endswith(".json"))
 
-    store = Store(resolve_store_root(config.text.store))
-    return store.load(config.text.descriptions, class_set=class_set)
+
+def load_descriptor_set(config: RunConfig, class_set: str | None):
+    """The run's descriptor set, its reference resolved in the context of `class_set` (one store call)."""
+    return Store(resolve_store_root(config.text.store)).resolve(config.text.descriptions, class_set)
 
 
-def build_texts(config: RunConfig, class_set) -> tuple[Any, dict[str, Any]]:
-    """ClassTexts for the run and a record of where they came from (for checkpoints)."""
-    from trainer.model import ClassTexts
-
+def build_texts(config: RunConfig, class_set, ds: Any = None) -> tuple[Any, dict[str, Any]]:
+    """ClassTexts for the run and a record of where they came from (for checkpoints). `ds`: the
+    descriptor set when already loaded."""
     classes = tuple(class_set.classes)
     text = config.text
     info: dict[str, Any] = {"source": text.source}
     if text.source == "descriptions":
-        ref = text.descriptions
-        ds = _load_descriptor_set(config, None if ("/" in ref or ref.endswith(".json")) else class_set.name)
+        ds = ds if ds is not None else load_descriptor_set(config, class_set.name)
         texts = ClassTexts.from_descriptor_set(ds)
         info.update(set_id=ds.set_id, content_hash=ds.content_hash)
     elif text.source == "classnames":
@@ -120,8 +123,6 @@ def clip_lists(config: RunConfig, write_synthetic: bool = True) -> tuple[Path, P
     """(train list, test list) paths of the run."""
     data = config.data
     if data.dataset is not None:
-        from trainer.data.annotations import standard_split
-
         return standard_split(data.dataset, data.data_root, data.fold)
     if data.train_list is not None:
         return Path(data.train_list).expanduser(), Path(data.test_list).expanduser()
@@ -150,11 +151,10 @@ def split_validation(records: list, fraction: float, seed: int) -> tuple[list, l
 
 def resolve_inputs(config: RunConfig, write_synthetic: bool = True) -> RunInputs:
     """Everything a run reads, checked against each other."""
-    from trainer.data.annotations import read_annotations
-
-    class_set = resolve_class_set(config)
+    ds = load_descriptor_set(config, None) if _names_own_set(config) else None  # read (and hash-checked) once
+    class_set = resolve_class_set(config, ds)
     classes = tuple(class_set.classes)
-    texts, info = build_texts(config, class_set)
+    texts, info = build_texts(config, class_set, ds)
     train_list, test_list = clip_lists(config, write_synthetic)
     root = config.data.data_root
     train = read_annotations(train_list, root, num_classes=len(classes), classes=classes)

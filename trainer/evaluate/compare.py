@@ -136,9 +136,7 @@ def load_test_split(run_config) -> TestSplit:
 
 def load_descriptions(run_config, split: TestSplit):
     """The run config's descriptor set, checked to name the test split's classes in label order."""
-    ref = run_config.text.descriptions
-    own = "/" in ref or ref.endswith(".json")
-    ds = Store(resolve_store_root(run_config.text.store)).load(ref, None if own else split.class_set)
+    ds = Store(resolve_store_root(run_config.text.store)).resolve(run_config.text.descriptions, split.class_set)
     names = [e.name for e in ds.classes]
     if [n.lower() for n in names] != [c.lower() for c in split.classes]:
         raise EvalError(f"descriptor set {ds.set_id} has classes {names} but the test split uses {split.class_set} "
