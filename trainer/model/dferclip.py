@@ -5,7 +5,7 @@ logits = cosine(video, class text) / temperature. Also the ablation modes and `b
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -163,9 +163,6 @@ class DFERCLIP(nn.Module):
                 raise ModelConfigError(f"no learning rate for the trainable part {name!r}; give one for {sorted(self.parts())}")
             groups.append({"params": params, "lr": float(lrs[name]), "name": name})
         return groups
-
-    def named_trainable(self) -> Iterator[tuple[str, nn.Parameter]]:
-        return ((n, p) for n, p in self.named_parameters() if p.requires_grad)
 
 
 def set_trainable(model: DFERCLIP) -> None:
