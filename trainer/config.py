@@ -1,12 +1,13 @@
 """Run configuration: typed dataclasses, the paper's presets, and overrides.
 
-A `RunConfig` is everything that decides what a training run computes: the model (a dict of
-`trainer.model.ModelConfig` fields, validated by building that config), the data, the optimiser,
-the text side and the run-level switches (seed, precision, model selection). Options that do not
-change the result (output folder, quiet mode, resume) are not part of it.
+A `RunConfig` is everything that decides what a training run computes: the model (a typed
+`trainer.model.ModelConfig`, validated when the config is resolved, before anything is written; in
+JSON a mapping of its fields), the data, the optimiser, the text side and the run-level switches
+(seed, precision, model selection). Options that do not change the result (output folder, quiet
+mode, resume) are not part of it. `trainer.options` maps command-line options onto these layers.
 
 Resolution order, later wins: preset -> `--config FILE.json` -> explicit CLI options ->
-`--set key=value` (dotted, e.g. `optim.lr_image=1e-4`, `model.n_ctx=4`).
+`--set key=value` (dotted, e.g. `optim.lr_image=1e-4`, `model.n_ctx=4`, `optim.milestones=[30,40]`).
 
 Presets `dfew`, `ferv39k`, `mafw` carry the authors' settings (SGD momentum 0.9, weight decay 1e-4,
 batch 48, 50 epochs, MultiStepLR at 30/40 gamma 0.1, lr image 1e-5 / temporal 1e-2 / prompt 1e-3,
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.errors import ConfigError
+from trainer.model.config import ModelConfig
 
 DATASETS = ("dfew", "ferv39k", "mafw")
 AUGMENT_PRESETS = ("dfew", "ferv39k", "mafw", "light", "none")
@@ -159,7 +161,7 @@ class RunConfig:
     """Everything that decides what a run computes; saved as config.json and inside checkpoints."""
 
     preset: str = "default"
-    model: dict[str, Any] = field(default_factory=dict)
+    model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     text: TextConfig = field(default_factory=TextConfig)
@@ -178,8 +180,13 @@ class RunConfig:
             self.optim = _build(OptimConfig, self.optim, "optim")
         if isinstance(self.text, dict):
             self.text = _build(TextConfig, self.text, "text")
-        if not isinstance(self.model, dict):
+        if isinstance(self.model, dict):
+            # a mapping of ModelConfig fields (config.json of any run, older ones held only some)
+            self.model = _build(ModelConfig, {**self.model, "num_frames": self.data.num_segments}, "model")
+        if not isinstance(self.model, ModelConfig):
             raise ConfigError(f"model must be a mapping of ModelConfig fields; got {self.model!r}")
+        if self.model.num_frames != self.data.num_segments:  # frames follow data.num_segments
+            self.model = dataclasses.replace(self.model, num_frames=self.data.num_segments)
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
         if self.device not in DEVICES:
@@ -196,16 +203,9 @@ class RunConfig:
         out["optim"]["milestones"] = list(self.optim.milestones)
         return out
 
-    def model_config(self):
+    def model_config(self) -> ModelConfig:
         """The validated `trainer.model.ModelConfig` of this run (frames follow data.num_segments)."""
-        from trainer.model import ModelConfig
-
-        fields = dict(self.model)
-        fields["num_frames"] = self.data.num_segments
-        try:
-            return ModelConfig(**fields)
-        except TypeError as exc:
-            raise ConfigError(f"bad model setting: {exc}") from exc
+        return self.model
 
 
 def _paper_optim() -> dict[str, Any]:
@@ -363,8 +363,8 @@ def _coerce(parts: list[str], text: str) -> Any:
             raise ValueError(text)
         if base in (int, float, str):
             return base(text)
-        if typing.get_origin(base) is tuple:
-            return tuple(int(v) for v in text.replace(",", " ").split())
+        if typing.get_origin(base) is tuple:  # 30,40 | 30 40 | [30, 40] (a JSON list)
+            return tuple(int(v) for v in text.strip("[]").replace(",", " ").split())
     except ValueError:
         raise ConfigError(f"--set {'.'.join(parts)}: cannot read {text!r} as {getattr(base, '__name__', base)}") from None
     return _json_or_text(text)
@@ -399,21 +399,28 @@ def resolve_config(
     sets: list[str] | None = None,
 ) -> RunConfig:
     """Preset -> config file -> explicit options (nested dict, None values skipped) -> --set."""
-    raw = preset(preset_name)
-    if config_file is not None:
-        raw = merge(raw, load_config_file(config_file))
-    if options:
-        raw = merge(raw, _drop_none(options))
+    raw = layered_config(preset_name, config_file, options)
     for assignment in sets or []:
         raw = apply_set(raw, assignment)
     return config_from_dict(raw)
 
 
-def _drop_none(options: dict[str, Any]) -> dict[str, Any]:
+def layered_config(preset_name: str = "default", config_file: str | Path | None = None,
+                   options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The nested dict of preset -> config file -> explicit options (None values skipped)."""
+    raw = preset(preset_name)
+    if config_file is not None:
+        raw = merge(raw, load_config_file(config_file))
+    if options:
+        raw = merge(raw, drop_none(options))
+    return raw
+
+
+def drop_none(options: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in options.items():
         if isinstance(value, dict):
-            inner = _drop_none(value)
+            inner = drop_none(value)
             if inner:
                 out[key] = inner
         elif value is not None:

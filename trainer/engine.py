@@ -31,15 +31,23 @@ import torch
 import torch.nn.functional as F
 
 from trainer import report
-from trainer.config import RunConfig
+from trainer.config import RunConfig, config_from_dict
 from trainer.distributed import DistContext, EpochSampler, all_reduce_sum, broadcast_object, gather_outputs
-from trainer.errors import TrainingStopped
+from trainer.errors import TrainerError, TrainingStopped
 from trainer.inputs import InputError, RunInputs
 from trainer.model import checkpoint as ckpt
 from trainer.model.checkpoint import load_state, model_payload
 
 log = logging.getLogger(__name__)
 
+
+
+def _normalised(run_config: Any) -> Any:
+    """A stored run config as this version writes it (older runs stored only some model fields)."""
+    try:
+        return config_from_dict(run_config).to_dict()
+    except TrainerError:
+        return run_config
 
 
 class Progress(Protocol):
@@ -214,7 +222,7 @@ class Trainer:
     def restore(self, path: Path) -> None:
         """Load `last.pt`: weights, optimiser, scheduler, RNG and progress, after checking it is this run's."""
         state = ckpt.load_checkpoint(path, kind="run")
-        if state.get("run_config") != self.config.to_dict():
+        if _normalised(state.get("run_config")) != self.config.to_dict():
             raise ckpt.CheckpointError(f"{path} was written by a run with another configuration; "
                                        "resume with the run folder's own config.json (or start a new --out)")
         if state.get("text", {}).get("content_hash") != self.inputs.text_info.get("content_hash"):

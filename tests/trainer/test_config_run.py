@@ -17,13 +17,13 @@ def test_paper_presets(name):
     assert (o.epochs, o.batch, o.momentum, o.weight_decay, o.milestones, o.gamma) == (50, 48, 0.9, 1e-4, (30, 40), 0.1)
     assert (o.lr_image, o.lr_temporal, o.lr_prompt) == (1e-5, 1e-2, 1e-3)
     assert cfg.precision == "fp32" and cfg.select == "last"
-    assert cfg.model["backbone"] == "ViT-B-32" and cfg.model["quick_gelu"] is True
+    assert cfg.model.backbone == "ViT-B-32" and cfg.model.quick_gelu is True
     assert cfg.data.dataset == name and cfg.data.augment == name and cfg.data.num_segments == 16
 
 
 def test_default_preset_is_synthetic_and_tiny():
     cfg = resolve_config("default")
-    assert cfg.data.synthetic and cfg.model["backbone"] == "tiny"
+    assert cfg.data.synthetic and cfg.model.backbone == "tiny"
     assert cfg.text.source == "descriptions" and cfg.text.descriptions == "dfew/v1"
 
 
@@ -46,7 +46,7 @@ def test_set_coerces_to_field_types():
     raw = apply_set(raw, "model.ctx_init=a photo of")
     cfg = config_from_dict(raw)
     assert cfg.optim.milestones == (3, 5) and cfg.optim.clip_grad is None and cfg.deterministic is True
-    assert cfg.model["n_ctx"] == 4 and cfg.model["ctx_init"] == "a photo of"
+    assert cfg.model.n_ctx == 4 and cfg.model.ctx_init == "a photo of"
 
 
 @pytest.mark.parametrize(
@@ -84,9 +84,9 @@ def test_lists_come_in_pairs():
 
 
 def test_model_fields_are_validated_by_model_config():
-    cfg = resolve_config("default", sets=["model.position=sideways"])
+    # validated when the config is resolved (RunConfig.model is a typed ModelConfig), before any run file
     with pytest.raises(TrainerError, match="sideways"):
-        cfg.model_config()
+        resolve_config("default", sets=["model.position=sideways"])
 
 
 def test_config_round_trips_through_json():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -71,15 +71,13 @@ def compare(
     quiet: Annotated[bool, Opt("--quiet", help="One line per epoch while training, no bars.")] = False,
 ) -> None:
     from trainer.evaluate.compare import DEFAULT_TEMPLATES, CompareConfig, resolve_run_config, run_compare
+    from trainer.options import cli_options
 
-    options: dict[str, Any] = {
-        "seed": seed, "device": device, "precision": precision,
-        "model": {"backbone": backbone, "pretrained": pretrained},
-        "data": {"dataset": dataset, "data_root": data_root, "fold": fold, "train_list": train_list,
-                 "test_list": test_list, "classes": classes, "num_segments": frames, "workers": workers},
-        "optim": {"epochs": epochs, "batch": batch},
-        "text": {"descriptions": descriptions, "store": store},
-    }
+    options = cli_options(
+        seed=seed, device=device, precision=precision, backbone=backbone, pretrained=pretrained, dataset=dataset,
+        data_root=data_root, fold=fold, train_list=train_list, test_list=test_list, classes=classes, frames=frames,
+        workers=workers, epochs=epochs, batch=batch, descriptions=descriptions, store=store,
+    )
     run_config = resolve_run_config(preset, config_file, options, sets, train)
     templates = () if no_zero_shot else tuple(template or DEFAULT_TEMPLATES)
     cfg = CompareConfig(run_config, templates, tuple(run), train, out, zs_normalize, eval_batch)

@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 from rich.console import Console
 
 from trainer.commands.run_view import QuietProgress, RichProgress, eval_table, predict_table, protocol_table
-from trainer.config import ConfigError
+from trainer.errors import ConfigError
 
 RUN_HELP = """Train DFER-CLIP. With no data options it trains the tiny model on a synthetic set it
 generates itself (a few minutes on 2 CPU cores). `--dataset dfew --data-root DIR --fold all --seeds 1 2 3`
@@ -29,21 +29,6 @@ def _default_out(preset: str) -> Path:
     return out
 
 
-def _text_options(text: str | None, descriptions: str | None, store: str | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"descriptions": descriptions, "store": store}
-    if descriptions is not None:
-        out["source"] = "descriptions"
-    if text is None:
-        return out
-    if text in ("descriptions", "classnames"):
-        out["source"] = text
-    elif text.startswith("template:") and len(text) > len("template:"):
-        out.update(source="template", template=text[len("template:"):])
-    else:
-        raise ConfigError(f"--text takes descriptions, classnames or template:NAME_OR_PATH; got {text!r}")
-    return out
-
-
 def _seeds(seeds: Optional[str], extra: list[str]) -> list[int] | None:
     if extra and seeds is None:
         raise ConfigError(f"unexpected argument(s) {' '.join(extra)!r}; `trainer run` takes options only")
@@ -54,17 +39,6 @@ def _seeds(seeds: Optional[str], extra: list[str]) -> list[int] | None:
         return [int(p) for p in parts]
     except ValueError:
         raise ConfigError(f"--seeds takes integers (e.g. --seeds 1 2 3); got {' '.join(parts)!r}") from None
-
-
-def _given(options: dict[str, Any]) -> bool:
-    return any(_given(v) if isinstance(v, dict) else v is not None for v in options.values())
-
-
-def _list_sets(preset_name: str, train_list: str | None, dataset: str | None, classes: str | None) -> list[str]:
-    """Hand-made lists with a dataset preset: keep the preset's settings and class set, not its split files."""
-    if train_list is None or dataset is not None or preset_name == "default":
-        return []
-    return ["data.dataset=null"] + ([] if classes else [f"data.classes={preset_name}"])
 
 
 def run(
@@ -106,31 +80,28 @@ def run(
     quiet: bool = typer.Option(False, help="One log line per epoch instead of progress bars."),
 ) -> None:
     """Train (and evaluate every epoch); writes config, checkpoints, metrics, plots and summary.json."""
-    from trainer.config import resolve_config
     from trainer.distributed import init_distributed, shutdown
+    from trainer.options import cli_options, config_from_options, given, preset_name
     from trainer.protocol import check_run_dir, load_run_spec, parse_folds, start_run
 
     seed_list = _seeds(seeds, list(ctx.args))
-    options = {
-        "seed": seed, "select": select, "val_fraction": val_fraction, "precision": precision, "device": device,
-        "deterministic": deterministic, "ckpt_every_steps": ckpt_every_steps,
-        "model": {"backbone": backbone, "pretrained": pretrained},
-        "data": {"dataset": dataset, "data_root": data_root, "train_list": train_list, "test_list": test_list,
-                 "classes": classes, "num_segments": frames, "workers": workers},
-        "optim": {"epochs": epochs, "batch": batch, "accum_steps": accum, "lr_image": lr_image,
-                  "lr_temporal": lr_temporal, "lr_prompt": lr_prompt, "clip_grad": clip_grad},
-        "text": _text_options(text, descriptions, store),
-    }
+    options = cli_options(
+        seed=seed, select=select, val_fraction=val_fraction, precision=precision, device=device,
+        deterministic=deterministic, ckpt_every_steps=ckpt_every_steps, backbone=backbone, pretrained=pretrained,
+        dataset=dataset, data_root=data_root, train_list=train_list, test_list=test_list, classes=classes,
+        frames=frames, workers=workers, epochs=epochs, batch=batch, accum=accum, lr_image=lr_image,
+        lr_temporal=lr_temporal, lr_prompt=lr_prompt, clip_grad=clip_grad, text=text, descriptions=descriptions,
+        store=store,
+    )
     if resume:
         if out is None:
             raise ConfigError("--resume needs --out RUN_FOLDER (the run to continue)")
         config, fold_list, seed_list = load_run_spec(out)
-        ignored = bool(_given(options) or sets or config_file or preset or fold)
+        ignored = bool(given(options) or sets or config_file or preset or fold)
     else:
-        name = preset or dataset or "default"
-        config = resolve_config(name, config_file, options, _list_sets(name, train_list, dataset, classes) + sets)
+        config = config_from_options(preset, config_file, options, sets)
         fold_list = parse_folds(fold, config.data.dataset)
-        out = out or _default_out(name)
+        out = out or _default_out(preset_name(preset, options))
     check_run_dir(out, resume=resume, overwrite=overwrite)
     dist = init_distributed(config.device)
     console = Console(stderr=True, quiet=not dist.is_main, soft_wrap=True)

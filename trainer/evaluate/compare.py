@@ -29,11 +29,12 @@ from promptkit.errors import EvalError, TemplateError
 from promptkit.store import Store, resolve_store_root
 from promptkit.templates import load_template, render_classes
 
-from trainer.config import resolve_config
+from trainer.config import config_from_dict
 from trainer.data.annotations import read_annotations
 from trainer.data.dataset import VideoClipDataset, build_loader
 from trainer.distributed import DistContext, EpochSampler, pick_device
 from trainer.engine import evaluate, split_metrics
+from trainer.errors import TrainerError
 from trainer.evaluate.common import save_figure, trainer_errors, write_csv, write_json
 from trainer.evaluate.interpret import find_checkpoint
 from trainer.inference import load_for_inference
@@ -41,6 +42,7 @@ from trainer.inputs import clip_lists, resolve_class_set
 from trainer.model.backbone import create_backbone
 from trainer.model.dferclip import DFERCLIP
 from trainer.model.texts import ClassTexts
+from trainer.options import config_from_options
 from trainer.protocol import start_run
 
 log = logging.getLogger(__name__)
@@ -112,14 +114,12 @@ class CompareResult:
 
 def resolve_run_config(preset: str | None, config_file: str | None, options: dict[str, Any],
                        sets: Sequence[str], train: bool):
-    """A RunConfig from the same layers `trainer run` uses; a lone test list is enough without --train."""
-    data = options.setdefault("data", {})
-    if data.get("test_list") and not data.get("train_list") and not data.get("dataset"):
-        if train:
-            raise EvalError("--train needs --train-list as well as --test-list (or --dataset with --data-root)")
-        data["train_list"] = data["test_list"]  # not read: nothing trains
+    """The RunConfig of `trainer run`'s mapping (`trainer.options`); a lone test list is enough without --train."""
+    data = options.get("data") or {}
+    if train and data.get("test_list") and not data.get("train_list") and not data.get("dataset"):
+        raise EvalError("--train needs --train-list as well as --test-list (or --dataset with --data-root)")
     with trainer_errors():
-        return resolve_config(preset or data.get("dataset") or "default", config_file, options, list(sets))
+        return config_from_options(preset, config_file, options, list(sets), evaluate_only=not train)
 
 
 # ---------------------------------------------------------------------- inputs
@@ -284,10 +284,11 @@ def train_variant(cfg: CompareConfig, source: str, run_dir: Path, ctx, progress)
 
 
 def _saved_config(path: Path) -> Any:
-    """A finished run's config.json, or None when it is missing or unreadable (then it is retrained)."""
+    """A finished run's config.json as this version writes it (older runs stored only some model
+    fields), or None when it is missing, unreadable or invalid (then it is retrained)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return config_from_dict(json.loads(path.read_text(encoding="utf-8"))).to_dict()
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TrainerError):
         return None
 
 
