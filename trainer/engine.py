@@ -29,12 +29,15 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
-from trainer import report
+from trainer import metrics, report
 from trainer.config import RunConfig, config_from_dict
+from trainer.data.dataset import VideoClipDataset, build_loader
 from trainer.distributed import DistContext, EpochSampler, all_reduce_sum, broadcast_object, gather_outputs
 from trainer.errors import TrainerError, TrainingStopped
 from trainer.inputs import InputError, RunInputs
+from trainer.model import autocast_for, build_model
 from trainer.model import checkpoint as ckpt
 from trainer.model.checkpoint import load_state, model_payload
 
@@ -101,8 +104,6 @@ def to_model_input(frames: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 def evaluate(model: torch.nn.Module, loader, ctx: DistContext, precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
     """Logits of every clip in `loader`'s dataset, gathered over ranks: (indices (N,), logits (N, C))."""
-    from trainer.model import autocast_for
-
     model.eval()
     indices, outputs = [], []
     sampler = loader.sampler.sampler  # EpochTagged -> EpochSampler
@@ -118,8 +119,6 @@ def evaluate(model: torch.nn.Module, loader, ctx: DistContext, precision: str = 
 
 def split_metrics(logits: torch.Tensor, labels: list[int], n_classes: int) -> dict[str, Any]:
     """UAR / WAR / per-class recall (percent, None for absent classes) and confusion matrix."""
-    from trainer import metrics
-
     y_pred = logits.argmax(dim=1).numpy()
     cm = metrics.confusion_matrix(labels, y_pred, n_classes)  # (C, C), the one count all metrics derive from
     recall = metrics.recall_from_confusion(cm)
@@ -134,8 +133,6 @@ def split_metrics(logits: torch.Tensor, labels: list[int], n_classes: int) -> di
 def make_loader(records: list, image_size: int, *, train: bool, config: RunConfig, ctx: DistContext,
                 batch: int, augment: str | None = None):
     """A VideoClipDataset + loader whose sampler is the seeded, sharded, resumable EpochSampler."""
-    from trainer.data.dataset import VideoClipDataset, build_loader
-
     dataset = VideoClipDataset(records, image_size, train=train, augment=augment if train else None,
                                num_segments=config.data.num_segments, seed=config.seed)
     multiple = config.optim.batch if (train and config.optim.drop_last) else None
@@ -156,8 +153,6 @@ class Trainer:
 
     def __init__(self, config: RunConfig, inputs: RunInputs, run_dir: Path, ctx: DistContext,
                  progress: Progress | None = None) -> None:
-        from trainer.model import build_model
-
         self.config, self.inputs, self.run_dir, self.ctx = config, inputs, Path(run_dir), ctx
         self.progress = progress or NullProgress()
         optim = config.optim
@@ -171,8 +166,6 @@ class Trainer:
             raise InputError(f"model mode {self.core.config.mode!r} has nothing to train; evaluate it with `trainer eval`")
         self.model = self.core
         if ctx.distributed:
-            from torch.nn.parallel import DistributedDataParallel
-
             self.model = DistributedDataParallel(self.core, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
         if optim.optimizer == "adamw":
             self.optimizer = torch.optim.AdamW(groups, lr=optim.lr_image, weight_decay=optim.weight_decay)
@@ -275,8 +268,6 @@ class Trainer:
 
     def _step(self, frames: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
         """One optimiser step over this rank's clips of the global batch; returns (global loss sum, global clips)."""
-        from trainer.model import autocast_for
-
         cfg = self.config
         n_rank = len(labels)
         chunks = list(zip(frames.chunk(cfg.optim.accum_steps), labels.chunk(cfg.optim.accum_steps)))

@@ -10,14 +10,16 @@ from typing import Any, Sequence
 
 import torch
 
+from trainer.data.annotations import ClipRecord, read_annotations
+from trainer.data.dataset import VideoClipDataset, build_loader
 from trainer.distributed import DistContext, EpochSampler, pick_device
+from trainer.engine import evaluate, split_metrics
 from trainer.errors import TrainerError
+from trainer.model.checkpoint import model_from_payload, read_native
 
 
 def load_for_inference(path: str | Path, device: torch.device) -> tuple[Any, dict[str, Any], tuple[str, ...], int]:
     """(model in eval mode, the checkpoint dict, class names, frames per clip)."""
-    from trainer.model.checkpoint import model_from_payload, read_native
-
     state = read_native(path)
     model = model_from_payload(state["model"]).to(device).eval()
     classes = tuple(state.get("classes") or model.texts.classes)
@@ -26,8 +28,6 @@ def load_for_inference(path: str | Path, device: torch.device) -> tuple[Any, dic
 
 
 def _loader(dataset, batch: int, workers: int):
-    from trainer.data.dataset import build_loader
-
     sampler = EpochSampler(len(dataset), shuffle=False, seed=0)
     return build_loader(dataset, batch, shuffle=False, drop_last=False, workers=workers, sampler=sampler)
 
@@ -36,10 +36,6 @@ def evaluate_checkpoint(path: str | Path, test_list: str | Path, *, data_root: s
                         batch: int = 16, workers: int = 2, device: str = "auto",
                         precision: str = "fp32") -> dict[str, Any]:
     """UAR / WAR (percent), per-class recall and confusion matrix of a checkpoint on a clip list."""
-    from trainer.data.annotations import read_annotations
-    from trainer.data.dataset import VideoClipDataset
-    from trainer.engine import evaluate, split_metrics
-
     if batch < 1:
         raise TrainerError(f"--batch must be >= 1; got {batch}")
     ctx = DistContext(device=pick_device(device))
@@ -57,10 +53,6 @@ def evaluate_checkpoint(path: str | Path, test_list: str | Path, *, data_root: s
 def predict_clips(path: str | Path, clips: Sequence[str | Path], *, face_crop: bool = False,
                   device: str = "auto", precision: str = "fp32", batch: int = 8) -> list[dict[str, Any]]:
     """Per-class probabilities for each clip (a frame folder or a video file), in the order given."""
-    from trainer.data.annotations import ClipRecord
-    from trainer.data.dataset import VideoClipDataset
-    from trainer.engine import evaluate
-
     if not clips:
         raise TrainerError("give at least one clip (a folder of frames or a video file)")
     ctx = DistContext(device=pick_device(device))

@@ -9,11 +9,15 @@ run folder; `run_protocol` runs them in turn, skipping sub-runs that already hav
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from trainer.config import FOLDS_PER_DATASET, ConfigError, RunConfig
+from trainer.config import FOLDS_PER_DATASET, ConfigError, RunConfig, config_from_dict, load_config_file
+from trainer.distributed import DistContext, barrier, broadcast_object
+from trainer.engine import Trainer, seeded
+from trainer.inputs import resolve_inputs
 from trainer.report import protocol_rows, write_json, write_protocol_csv
 
 
@@ -96,8 +100,6 @@ def run_protocol(plan: Sequence[SubRun], run_one: Callable[[SubRun], dict], run_
 
 def _finished_summary(path: Path) -> dict:
     """A finished sub-run's summary.json (with `uar` and `war`); a broken one is a ConfigError."""
-    from trainer.config import load_config_file
-
     summary = load_config_file(path, "summary file")
     if not all(isinstance(summary.get(key), (int, float)) for key in ("uar", "war")):
         raise ConfigError(f"summary file {path} has no numeric uar / war; delete it to run that sub-run again")
@@ -138,8 +140,6 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
 
 
 def _clear_run(run_dir: Path) -> None:
-    import shutil
-
     for name in RUN_FILES:
         (run_dir / name).unlink(missing_ok=True)
     for sub in run_dir.glob("fold*_seed*"):
@@ -149,8 +149,6 @@ def _clear_run(run_dir: Path) -> None:
 
 def load_run_spec(run_dir: Path) -> tuple[RunConfig, list[int] | None, list[int] | None]:
     """The config and (folds, seeds) plan an earlier `trainer run` saved in `run_dir` (for --resume)."""
-    from trainer.config import config_from_dict, load_config_file
-
     if not (run_dir / "config.json").is_file():
         raise ConfigError(f"nothing to resume in {run_dir}: it has no config.json from an earlier `trainer run`")
     config = config_from_dict(load_config_file(run_dir / "config.json"))
@@ -163,10 +161,6 @@ def load_run_spec(run_dir: Path) -> tuple[RunConfig, list[int] | None, list[int]
 
 def train_one(sub: SubRun, ctx, progress=None, resume: bool = False) -> dict:
     """Train one (fold, seed) into its folder; resume from its last.pt when asked and present."""
-    from trainer.distributed import barrier
-    from trainer.engine import Trainer, seeded
-    from trainer.inputs import resolve_inputs
-
     config = sub.config
     with seeded(config.seed, config.deterministic):
         if ctx.is_main:
@@ -193,8 +187,6 @@ def start_run(config: RunConfig, run_dir: Path, folds: Sequence[int] | None = No
               seeds: Sequence[int] | None = None, *, resume: bool = False, overwrite: bool = False,
               ctx=None, progress=None) -> list[dict]:
     """`trainer run`: prepare the folder, save config + plan, run every (fold, seed); return results."""
-    from trainer.distributed import DistContext, broadcast_object
-
     ctx = ctx or DistContext()
     problem = None
     existed = run_dir.exists()

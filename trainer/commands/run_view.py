@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from trainer.report import protocol_rows
+
 
 def _lr_text(lrs: dict[str, float]) -> str:
     return " ".join(f"{name[:1]}{lr:.0e}" for name, lr in lrs.items())  # i1e-05 t1e-02 p1e-03
@@ -108,8 +110,6 @@ class RichProgress(QuietProgress):
 
 def protocol_table(results: Sequence[dict[str, Any]], run_dir: Path) -> Table:
     """One row per (fold, seed) and, for several, a mean ± std row."""
-    from trainer.report import protocol_rows
-
     rows, agg = protocol_rows(results)
     table = Table(title=f"results ({run_dir})")
     for name in ("fold", "seed", "UAR %", "WAR %"):
