@@ -13,8 +13,13 @@ import typer
 from rich.console import Console
 
 from promptkit import cli_render
+from promptkit.diff import diff_sets
 from promptkit.errors import ExchangeError
-from promptkit.tokens import DEFAULT_N_CTX
+from promptkit.exchange import export_csv, export_hf, import_set
+from promptkit.generate import GenerateConfig, generate_set
+from promptkit.llm import LLMConfig
+from promptkit.store import Store, resolve_store_root
+from promptkit.tokens import DEFAULT_N_CTX, token_report
 
 StoreOpt = Annotated[
     Optional[Path],
@@ -31,8 +36,6 @@ def _console() -> Console:
 
 
 def _store(store: Optional[Path]):
-    from promptkit.store import Store, resolve_store_root
-
     return Store(resolve_store_root(store))
 
 
@@ -58,9 +61,6 @@ def generate(
     as_json: JsonOpt = False,
 ) -> None:
     """Ask an LLM what each class looks like and store the descriptions as a new version."""
-    from promptkit.generate import GenerateConfig, generate_set
-    from promptkit.llm import LLMConfig
-
     llm = LLMConfig(model=model, base_url=base_url, temperature=temperature, seed=seed, max_tokens=max_tokens,
                     concurrency=concurrency, retries=retries, timeout=timeout)
     config = GenerateConfig(classes=classes, name=name, template=template, samples=samples, n_ctx=contexts, llm=llm)
@@ -115,8 +115,6 @@ def diff(
     as_json: JsonOpt = False,
 ) -> None:
     """Per-class changes between two descriptor sets."""
-    from promptkit.diff import diff_sets
-
     the_store = _store(store)
     left = the_store.load(a, class_set)
     # A bare `v2` means A's class set; a full ref or a file may name another (dfew/v1 vs ferv39k/v1).
@@ -139,8 +137,6 @@ def tokens(
     as_json: JsonOpt = False,
 ) -> None:
     """Per-class token use against the budget 77 - 2 - M (and what would be dropped to fit)."""
-    from promptkit.tokens import token_report
-
     ds = _store(store).load(ref, class_set)
     rows = token_report(ds.classes, contexts)
     if as_json:
@@ -156,8 +152,6 @@ def add(
     store: StoreOpt = None,
 ) -> None:
     """Validate a hand-edited set and store it as a new version (provenance: hand-edited)."""
-    from promptkit.exchange import import_set
-
     if path.suffix.lower() != ".json":
         raise ExchangeError(f"`promptkit add` takes a .json file, got {path}; use `promptkit import` for CSV or datasets")
     result = import_set(path, _store(store), class_set=class_set, n_ctx=contexts, source="hand-edited")
@@ -172,8 +166,6 @@ def export(
     store: StoreOpt = None,
 ) -> None:
     """Export a set as CSV or as a Hugging Face dataset folder."""
-    from promptkit.exchange import export_csv, export_hf
-
     writers = {"csv": export_csv, "hf": export_hf}
     if fmt not in writers:
         raise ExchangeError(f"unknown --format {fmt!r}: use csv or hf")
@@ -189,8 +181,6 @@ def import_(
     store: StoreOpt = None,
 ) -> None:
     """Import a set (CSV, Hugging Face dataset, JSON) as a new validated version."""
-    from promptkit.exchange import import_set
-
     result = import_set(path, _store(store), class_set=class_set, n_ctx=contexts)
     typer.echo(f"wrote {result.set_id} to {result.path}")
 

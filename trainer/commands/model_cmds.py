@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from promptkit.classes import resolve_classes
+
 
 def _console() -> Console:
     return Console(highlight=False, soft_wrap=False)
@@ -31,8 +33,6 @@ def import_official(
 
     names = None
     if classes is not None:
-        from promptkit.classes import resolve_classes
-
         names = resolve_classes(classes).classes
     report = run_import(src, out, classes=names, backbone=backbone, position=position, temporal_heads=temporal_heads)
     table = Table(title=f"imported {report.source.name} -> {report.output}")
