@@ -10,7 +10,7 @@ metrics (UAR, WAR, per-class recall, from `trainer.metrics` through `trainer.eng
   variants (context + class names, context + descriptions) trained here with one budget.
 
 The test split, backbone, descriptions and training budget come from one `trainer.config.RunConfig`
-(the same options `trainer run` takes). `trainer` is imported only inside functions.
+(the same options `trainer run` takes, mapped by `trainer.options`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,9 @@ from trainer.errors import TextsError
 
 @dataclass(frozen=True)
 class ClassTexts:
-    """One text per class, in label order. `content_hash` identifies the texts (sha256:...)."""
+    """One text per class, in label order. `content_hash` (sha256:...): for texts built from a
+    descriptor set, that set's content hash (so checkpoints name the set); otherwise the hash of the
+    class names and texts (`texts_hash`)."""
 
     classes: tuple[str, ...]
     texts: tuple[str, ...]
