@@ -15,6 +15,7 @@ from importlib import metadata
 
 import typer
 
+from promptkit import cli_sets
 from promptkit.clirun import run_app
 from promptkit.errors import PromptkitError
 
@@ -25,8 +26,6 @@ COMMANDS_GROUP = "promptkit.commands"
 
 def build_app() -> typer.Typer:
     """A fresh Typer app with every promptkit command registered, plugins' commands included."""
-    from promptkit import cli_sets
-
     app = typer.Typer(
         name="promptkit",
         help="LLM-written facial-expression descriptors for DFER-CLIP: generate, version, fit, compare.",

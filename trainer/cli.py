@@ -13,13 +13,12 @@ import typer
 from promptkit.clirun import run_app
 from promptkit.errors import PromptkitError
 
+from trainer.commands import model_cmds, run_cmds
 from trainer.errors import TrainerError
 
 
 def build_app() -> typer.Typer:
     """A fresh Typer app with every trainer command registered."""
-    from trainer.commands import model_cmds, run_cmds
-
     app = typer.Typer(
         name="trainer",
         help="Train and evaluate DFER-CLIP (learned context + LLM descriptions + temporal model) on video.",

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import jinja2
+import jinja2.meta
 import torch
 import torch.nn.functional as F
 
@@ -146,10 +148,6 @@ def load_descriptions(run_config, split: TestSplit):
 
 def load_checked_template(name_or_path: str):
     """Load a template and check it uses a class variable, so each class gets its own prompt."""
-    import jinja2
-    import jinja2.meta
-
-
     source = load_template(name_or_path)
     try:
         used = jinja2.meta.find_undeclared_variables(jinja2.Environment().parse(source.text))

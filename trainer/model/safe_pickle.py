@@ -7,6 +7,7 @@ an inert placeholder: calling it only records the arguments, so no pickled calla
 
 from __future__ import annotations
 
+import io
 import pickle
 from typing import Any, BinaryIO
 
@@ -66,6 +67,4 @@ def load(file: BinaryIO, **kwargs: Any) -> Any:
 
 
 def loads(data: bytes, **kwargs: Any) -> Any:
-    import io
-
     return load(io.BytesIO(data), **kwargs)
