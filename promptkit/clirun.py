@@ -15,14 +15,12 @@ them instead of being imported from one. Exits:
 from __future__ import annotations
 
 import importlib
-import re
 import sys
 from typing import Sequence
 
 import typer
 
 _EXCEPTION_MODULES = ("typer._click.exceptions", "typer.exceptions", "click.exceptions")
-_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
 
 
 def _classes(name: str) -> tuple[type[BaseException], ...]:
@@ -84,10 +82,7 @@ def _usage(exc: BaseException, prog: str) -> int:
     return code if isinstance(code, int) and code else 2
 
 
-def redact(text: str) -> str:
-    """`text` with any `user:password@` of a URL replaced by `***@` (never print credentials)."""
-    return _CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", text)
-
-
 def _say(line: str) -> None:
-    print(redact(" ".join(line.split("\n"))), file=sys.stderr)
+    from promptkit.llm import redact_credentials  # never print a URL's user:password
+
+    print(redact_credentials(" ".join(line.split("\n"))), file=sys.stderr)
