@@ -14,11 +14,31 @@ from trainer.distributed import DistContext, EpochSampler, pick_device
 from trainer.errors import TrainerError
 
 
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file as given, or a run folder's best.pt (else last.pt); a TrainerError that
+    names the file needed otherwise."""
+    p = Path(path).expanduser()
+    if p.is_file() or not p.exists():
+        return p  # a missing file is reported by the reader, naming it
+    if not p.is_dir():
+        raise TrainerError(f"{p} is neither a checkpoint file nor a run folder")
+    for name in ("best.pt", "last.pt"):
+        if (p / name).is_file():
+            return p / name
+    subs = sorted(q.name for q in p.glob("fold*_seed*") if q.is_dir())
+    if subs:
+        raise TrainerError(f"{p} holds a protocol run ({', '.join(subs[:3])}{', ...' if len(subs) > 3 else ''}); "
+                           f"give one sub-run folder, e.g. {p / subs[0]}")
+    raise TrainerError(f"run folder {p} has no best.pt or last.pt; give a run folder with a checkpoint, "
+                       "or a checkpoint file (.pt)")
+
+
 def load_for_inference(path: str | Path, device: torch.device) -> tuple[Any, dict[str, Any], tuple[str, ...], int]:
-    """(model in eval mode, the checkpoint dict, class names, frames per clip)."""
+    """(model in eval mode, the checkpoint dict, class names, frames per clip); `path` is a
+    checkpoint file or a run folder (its best.pt, else last.pt)."""
     from trainer.model.checkpoint import model_from_payload, read_native
 
-    state = read_native(path)
+    state = read_native(resolve_checkpoint(path))
     model = model_from_payload(state["model"]).to(device).eval()
     classes = tuple(state.get("classes") or model.texts.classes)
     frames = int(state.get("preprocessing", {}).get("num_segments") or model.config.num_frames)
@@ -49,7 +69,8 @@ def evaluate_checkpoint(path: str | Path, test_list: str | Path, *, data_root: s
     _, logits = evaluate(model, _loader(dataset, batch, workers), ctx, precision)
     result = split_metrics(logits, [r.label for r in records], len(classes))
     result["per_class_recall"] = dict(zip(classes, result["per_class_recall"]))
-    result.update(classes=list(classes), n_clips=len(records), checkpoint=str(path), test_list=str(test_list),
+    result.update(classes=list(classes), n_clips=len(records), checkpoint=str(resolve_checkpoint(path)),
+                  test_list=str(test_list),
                   mismatches=dataset.mismatch_summary())
     return result
 
@@ -66,7 +87,8 @@ def predict_clips(path: str | Path, clips: Sequence[str | Path], *, face_crop: b
     ctx = DistContext(device=pick_device(device))
     model, _state, classes, frames = load_for_inference(path, ctx.device)
     records = [ClipRecord(Path(c).expanduser(), None, 0, f"argument {i + 1}") for i, c in enumerate(clips)]
-    dataset = VideoClipDataset(records, model.image_size, train=False, num_segments=frames, face_crop=face_crop)
+    dataset = VideoClipDataset(records, model.image_size, train=False, num_segments=frames, face_crop=face_crop,
+                               hint="Give folders of frames (JPEG/PNG) or video files that exist")
     _, logits = evaluate(model, _loader(dataset, batch, 0), ctx, precision)
     probs = torch.softmax(logits, dim=1)  # (N, C)
     out = []

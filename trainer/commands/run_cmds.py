@@ -60,11 +60,15 @@ def _given(options: dict[str, Any]) -> bool:
     return any(_given(v) if isinstance(v, dict) else v is not None for v in options.values())
 
 
-def _list_sets(preset_name: str, train_list: str | None, dataset: str | None, classes: str | None) -> list[str]:
-    """Hand-made lists with a dataset preset: keep the preset's settings and class set, not its split files."""
+def _list_sets(preset_name: str, train_list: str | None, dataset: str | None, classes: str | None,
+               descriptions: str | None = None) -> list[str]:
+    """Hand-made lists with a dataset preset: keep the preset's settings and class set, not its split
+    files. A --classes without --descriptions takes that class set's own first descriptor set, not
+    the preset's (whose texts are written for the preset's classes)."""
+    follow = [] if (classes is None or descriptions is not None) else ["text.descriptions=v1"]
     if train_list is None or dataset is not None or preset_name == "default":
-        return []
-    return ["data.dataset=null"] + ([] if classes else [f"data.classes={preset_name}"])
+        return follow
+    return ["data.dataset=null"] + follow + ([] if classes else [f"data.classes={preset_name}"])
 
 
 def run(
@@ -80,6 +84,7 @@ def run(
     train_list: Optional[str] = typer.Option(None, help="List file '<clip> <frames> <label>' or CSV (path,label)."),
     test_list: Optional[str] = typer.Option(None, help="Test list, same formats."),
     classes: Optional[str] = typer.Option(None, help="Class set for hand-made lists: dfew | mafw | 'a,b,c' | a file."),
+    allow_overlap: Optional[bool] = typer.Option(None, "--allow-overlap", help="Train even when clips are in both the train and the test list."),
     descriptions: Optional[str] = typer.Option(None, help="Descriptor set: v2 | mafw/v2 | path.json."),
     text: Optional[str] = typer.Option(None, help="descriptions | classnames | template:NAME (e.g. template:photo_of)."),
     store: Optional[str] = typer.Option(None, help="Descriptor store folder (default ./descriptions, then the shipped sets)."),
@@ -116,7 +121,7 @@ def run(
         "deterministic": deterministic, "ckpt_every_steps": ckpt_every_steps,
         "model": {"backbone": backbone, "pretrained": pretrained},
         "data": {"dataset": dataset, "data_root": data_root, "train_list": train_list, "test_list": test_list,
-                 "classes": classes, "num_segments": frames, "workers": workers},
+                 "classes": classes, "num_segments": frames, "workers": workers, "allow_overlap": allow_overlap},
         "optim": {"epochs": epochs, "batch": batch, "accum_steps": accum, "lr_image": lr_image,
                   "lr_temporal": lr_temporal, "lr_prompt": lr_prompt, "clip_grad": clip_grad},
         "text": _text_options(text, descriptions, store),
@@ -128,7 +133,8 @@ def run(
         ignored = bool(_given(options) or sets or config_file or preset or fold)
     else:
         name = preset or dataset or "default"
-        config = resolve_config(name, config_file, options, _list_sets(name, train_list, dataset, classes) + sets)
+        config = resolve_config(name, config_file, options,
+                                _list_sets(name, train_list, dataset, classes, descriptions) + sets)
         fold_list = parse_folds(fold, config.data.dataset)
         out = out or _default_out(name)
     check_run_dir(out, resume=resume, overwrite=overwrite)
@@ -148,7 +154,7 @@ def run(
 
 
 def evaluate(
-    checkpoint: Path = typer.Argument(..., help="A native checkpoint (a run's best.pt, or an imported one)."),
+    checkpoint: Path = typer.Argument(..., help="A native checkpoint (a run's best.pt, or an imported one) or a run folder (its best.pt, else last.pt)."),
     test_list: str = typer.Option(..., help="List file or CSV of the clips to evaluate."),
     data_root: Optional[str] = typer.Option(None, help="Remaps the absolute paths inside the list."),
     batch: int = typer.Option(16, help="Clips per batch."),
@@ -171,7 +177,7 @@ def evaluate(
 
 
 def predict(
-    checkpoint: Path = typer.Argument(..., help="A native checkpoint."),
+    checkpoint: Path = typer.Argument(..., help="A native checkpoint, or a run folder (its best.pt, else last.pt)."),
     clips: list[str] = typer.Argument(..., help="Clips: folders of frames or video files."),
     face_crop: bool = typer.Option(False, help="Crop the face first (OpenCV's bundled detector; for whole-scene videos)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),

@@ -200,6 +200,18 @@ def _read_nearest(frames: list[Path], index: int, cache: dict, stats: LoadStats,
     raise DataError(f"clip {frames[index].parent} has no readable frame (first error: {first_error})")
 
 
+def first_readable(frames: list[Path], draft: int | None = 32) -> str | None:
+    """None when some frame of the clip decodes (tried from the middle outwards), else the first
+    error: a cheap check that a clip can be loaded at all."""
+    if not frames:
+        return "no frames"
+    try:
+        _read_nearest(frames, len(frames) // 2, {}, LoadStats(), draft)
+    except DataError as exc:
+        return str(exc)
+    return None
+
+
 def load_frames(frames: list[Path], indices: np.ndarray, stats: LoadStats,
                 draft: int | None = None) -> list[np.ndarray]:
     """Decode the frames at `indices` of a folder listing -> T arrays `(H, W, 3)` uint8 of one size.
