@@ -151,3 +151,11 @@ def test_ctrl_c_against_slow_server_stops_cleanly(tmp_path):
     assert len(lines) == 1 and "interrupted" in lines[0], err
     assert "Task exception" not in err and "Traceback" not in err
     _nothing_written(tmp_path)
+
+
+def test_embed_refuses_a_backbone_without_weights(tmp_path):
+    result = run_cli("embed", "dfew/v1", "--backbone", "ViT-B-32", "--out", tmp_path / "o", "--store", tmp_path / "s")
+    assert result.code == 1
+    line = _one_line(result.err)
+    assert "no weights" in line and "--pretrained" in line and "--random-weights" in line
+    assert not (tmp_path / "o").exists()

@@ -244,3 +244,20 @@ def test_predict_hint_names_clips_not_lists(finished_run, capsys, tmp_path):
     line = _error_line(err)
     assert code == 1 and "no_such_clip" in line
     assert "list file" not in line and "--data-root" not in line
+
+
+def test_decoder_internals_never_end_a_message(tmp_path, monkeypatch):
+    from trainer.data import decode
+
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.jpg").write_bytes(b"\xff\xd8 broken")
+
+    def broken(path, draft=None):
+        raise IndexError("pop from empty list")  # what a decoder raised on one damaged file
+
+    monkeypatch.setattr(decode, "read_image", broken)
+    message = decode.first_readable(decode.list_frames(folder))
+    assert "clip" in message and "pop from empty list" not in message and "damaged" in message
+    assert decode.reason(OSError(28, "No space left on device")) == "No space left on device"
