@@ -20,7 +20,6 @@ from trainer.data.errors import DataError
 from trainer.data.synthetic import generate
 from trainer.inputs import InputError, build_texts, check_overlap, resolve_class_set
 
-DFEW = ("happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear")
 
 
 @pytest.fixture(scope="module")
