@@ -3,7 +3,10 @@
 Serves `POST /v1/chat/completions` and `GET /v1/models` on 127.0.0.1 from a thread pool, so the
 real `openai` client can be driven end to end. Answers come from `answer(model, prompt) -> str`;
 faults are scripted per prompt: `faults["anger"] = ["429", "500", "slow:2"]` makes the next three
-requests whose prompt mentions "anger" fail with 429, then 500, then answer after 2 s.
+requests whose prompt mentions "anger" fail with 429, then 500, then answer after 2 s. Answers that
+are not OpenAI JSON: "garbage" (status 200, a body that is not JSON), "html" (status 200, an HTML
+page), "nochoices" (a completion with an empty `choices` list), "nocontent" (a null message content),
+"notcompletion" (valid JSON of another shape).
 
     with FakeLLMServer(latency=1.0) as server:
         client = openai.OpenAI(base_url=server.url, api_key="sk-test")
@@ -18,6 +21,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
 DEFAULT_MODELS = ("fake-llm",)
+_BAD_BODIES = {  # fault name -> (content type, body) answered with status 200
+    "garbage": ("application/json", b'{"id": "chatcmpl-x", "choices": [{"message": {"content": "tru'),
+    "html": ("text/html; charset=utf-8",
+             b"<!DOCTYPE html><html><head><title>Login</title></head><body><h1>Please sign in</h1></body></html>"),
+    "notcompletion": ("application/json", b'{"status": "ok", "result": "Raised eyebrows"}'),
+}
 
 
 def default_answer(model: str, prompt: str) -> str:
@@ -149,25 +158,28 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "500":
             self._error(500, "The server had an error processing your request", "server_error")
             return
+        if fault in _BAD_BODIES:
+            self._send_raw(200, *_BAD_BODIES[fault])
+            return
         delay = self.owner.latency
         if fault and fault.startswith("slow:"):
             delay = float(fault.split(":", 1)[1])
         if delay:
             time.sleep(delay)
-        content = self.owner.answer(model, prompt)
+        content = None if fault == "nocontent" else self.owner.answer(model, prompt)
         self._send(200, {
             "id": f"chatcmpl-fake-{len(self.owner.requests)}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [{
+            "choices": [] if fault == "nochoices" else [{
                 "index": 0,
                 "message": {"role": "assistant", "content": content},
                 "finish_reason": "stop",
                 "logprobs": None,
             }],
-            "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(content.split()),
-                      "total_tokens": len(prompt.split()) + len(content.split())},
+            "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len((content or "").split()),
+                      "total_tokens": len(prompt.split()) + len((content or "").split())},
         })
 
     def _authorised(self) -> bool:
@@ -181,10 +193,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, {"error": {"message": message, "type": code, "param": None, "code": code}}, headers)
 
     def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
-        data = json.dumps(payload).encode("utf-8")
+        self._send_raw(status, "application/json", json.dumps(payload).encode("utf-8"), headers)
+
+    def _send_raw(self, status: int, content_type: str, data: bytes, headers: dict | None = None) -> None:
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)

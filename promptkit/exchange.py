@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from promptkit.errors import ExchangeError
-from promptkit.fileio import write_atomic
+from promptkit.fileio import make_folder, write_atomic
 from promptkit.sets import ClassEntry, DescriptorSet, toolkit_version
 from promptkit.store import Store
 from promptkit.tokens import DEFAULT_N_CTX, count_tokens, join_descriptors
@@ -74,7 +74,7 @@ def export_hf(ds: DescriptorSet, out: Path) -> Path:
     info = datasets.DatasetInfo(description=json.dumps(_meta(ds), ensure_ascii=False))
     dataset = datasets.Dataset.from_dict(columns, info=info)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(out.parent)
         staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
     except OSError as exc:
         raise ExchangeError(f"cannot write to {out.parent}: {exc.strerror or exc}") from exc

@@ -7,7 +7,9 @@ failure the temporary file is removed and the old file stays as it was.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable, Union
@@ -22,7 +24,7 @@ def write_atomic(path: str | os.PathLike[str], content: Content, *, fsync: bool 
     OSError (no space left, permission denied, ...) propagates after the temporary file is removed.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     tmp = Path(tmp_name)
     try:
@@ -36,12 +38,46 @@ def write_atomic(path: str | os.PathLike[str], content: Content, *, fsync: bool 
                 os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
+    except RuntimeError as exc:  # torch.save wraps the OSError of a failed write in a RuntimeError
+        cause = _os_error(exc, target.parent)
+        tmp.unlink(missing_ok=True)
+        if cause is None:
+            raise
+        raise cause from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     if fsync:
         _fsync_dir(target.parent)
     return target
+
+
+def make_folder(folder: str | os.PathLike[str]) -> Path:
+    """`mkdir -p folder`, with a NotADirectoryError naming the regular file in the way (mkdir's own
+    error says "File exists", which names the wrong problem)."""
+    folder = Path(folder)
+    for ancestor in (folder, *folder.parents):
+        if ancestor.exists() or ancestor.is_symlink():
+            if not ancestor.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, f"{ancestor} is a file, not a folder", str(folder))
+            break
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _os_error(exc: BaseException, folder: Path) -> OSError | None:
+    """The OSError behind a library's RuntimeError (its cause or context), or ENOSPC when the folder's
+    disk is full; None when the failure has nothing to do with the file system."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    try:
+        full = shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        full = False
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder)) if full else None
 
 
 def _fsync_dir(folder: Path) -> None:

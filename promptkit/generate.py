@@ -72,6 +72,27 @@ def build_entry(name: str, answers: list[str], n_ctx: int) -> ClassEntry:
     )
 
 
+def build_entries(class_set: ClassSet, answers: list[list[str]], n_ctx: int) -> list[ClassEntry]:
+    """Entries for every class; a ParseError naming the first class without a usable descriptor (and
+    how many others failed) when any class's answers are chatter, a refusal or empty."""
+    entries: list[ClassEntry] = []
+    failed: list[tuple[str, ParseError]] = []
+    for name, samples in zip(class_set.classes, answers):
+        try:
+            entries.append(build_entry(name, samples, n_ctx))
+        except ParseError as exc:
+            failed.append((name, exc))
+    if failed:
+        first = str(failed[0][1])
+        if len(failed) > 1:
+            others = ", ".join(repr(name) for name, _ in failed[1:4]) + (", ..." if len(failed) > 4 else "")
+            first += f" (also no descriptor for {len(failed) - 1} other class(es): {others}); nothing was written"
+        else:
+            first += "; nothing was written"
+        raise ParseError(first)
+    return entries
+
+
 def generate_set(config: GenerateConfig, store: Store) -> DescriptorSet:
     """Run the whole generation and write one new version to `store`."""
     class_set = resolve_classes(config.classes, config.name)
@@ -80,7 +101,7 @@ def generate_set(config: GenerateConfig, store: Store) -> DescriptorSet:
     store.check_can_add(class_set.name, list(class_set.classes))
     base_url = config.llm.resolved_base_url()
     answers = ask_all(config.llm, prompts, config.samples)
-    entries = [build_entry(name, samples, config.n_ctx) for name, samples in zip(class_set.classes, answers)]
+    entries = build_entries(class_set, answers, config.n_ctx)
     provenance = {
         "source": "llm",
         "model": config.llm.model,

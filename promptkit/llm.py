@@ -8,8 +8,10 @@ error is mapped to an LLMError with one line that says what failed and what to c
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from typing import Sequence
 from urllib.parse import urlsplit
@@ -20,6 +22,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
+_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+
+
+def redact_credentials(text: str) -> str:
+    """`text` with the `user:password@` part of every URL in it replaced by `***@`."""
+    return _CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", text)
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,7 @@ class LLMConfig:
         url = (self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).strip()
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise LLMError(f"bad --base-url {url!r}: expected http(s)://host[:port]/v1")
+            raise LLMError(f"bad --base-url {redact_credentials(url)!r}: expected http(s)://host[:port]/v1")
         return url.rstrip("/")
 
     def resolved_api_key(self) -> str:
@@ -91,23 +99,41 @@ async def _ask_all(config: LLMConfig, base_url: str, api_key: str, prompts: list
     client = openai.AsyncOpenAI(
         api_key=api_key, base_url=base_url, max_retries=config.retries, timeout=config.timeout
     )
+    shown = redact_credentials(base_url)  # what messages name: never the user:password part
     gate = asyncio.Semaphore(config.concurrency)
     jobs = [(i, s) for i in range(len(prompts)) for s in range(samples)]
 
     async def one(i: int, s: int) -> str:
         async with gate:
             seed = None if config.seed is None else config.seed + s
-            return await _complete(client, config, base_url, prompts[i], seed)
+            return await _complete(client, config, shown, prompts[i], seed)
 
+    tasks = [asyncio.ensure_future(one(i, s)) for i, s in jobs]
     try:
-        tasks = [asyncio.ensure_future(one(i, s)) for i, s in jobs]
         await _first_error_cancels_all(tasks)
         answers = [[""] * samples for _ in prompts]
         for (i, s), task in zip(jobs, tasks):
             answers[i][s] = task.result()
         return answers
     finally:
+        # Ctrl-C (asyncio.run cancels this coroutine) or a failed request: stop every request and
+        # collect its outcome before the client closes, so none ends later with a stray
+        # "Task exception was never retrieved" naming a closed connection as the cause.
+        await _cancel_and_reap(tasks)
         await client.close()
+
+
+async def _cancel_and_reap(tasks: list[asyncio.Future]) -> None:
+    for task in tasks:
+        if not task.done():
+            task.cancel()
+    while True:
+        try:
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return
+        except asyncio.CancelledError:  # a second Ctrl-C while reaping: keep reaping, then stop
+            if all(task.done() for task in tasks):
+                raise
 
 
 async def _first_error_cancels_all(tasks: list[asyncio.Future]) -> None:
@@ -131,7 +157,7 @@ async def _complete(client, config: LLMConfig, base_url: str, prompt: str, seed:
     if seed is not None:
         extra["seed"] = seed
     try:
-        response = await client.chat.completions.create(
+        raw = await client.chat.completions.with_raw_response.create(
             model=config.model,
             messages=[{"role": "user", "content": prompt}],
             max_tokens=config.max_tokens,
@@ -139,9 +165,47 @@ async def _complete(client, config: LLMConfig, base_url: str, prompt: str, seed:
         )
     except openai.OpenAIError as exc:
         raise await _explain(exc, client, config, base_url) from exc
-    if not response.choices:
+    return answer_text(raw.status_code, raw.headers.get("content-type", ""), raw.text, base_url)
+
+
+def answer_text(status: int, content_type: str, body: str, base_url: str) -> str:
+    """The assistant text of a chat-completion response body ("" for a null content), or an LLMError
+    saying what came back instead (not JSON, an HTML page, other JSON, no choices)."""
+    hint = "check that --base-url is the server's OpenAI API root (ending in /v1)"
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+        if "html" in content_type.lower() or body.lstrip()[:1] == "<":
+            what = "an HTML page"
+        elif data is None:
+            what = "a body that is not valid JSON"
+        else:
+            what = "JSON that is not a chat completion"
+        raise LLMError(f"the LLM server at {base_url} answered {status} with {what} ({_snippet(body)}) "
+                       f"instead of an OpenAI chat completion: {hint}")
+    choices = data["choices"]
+    if not choices:
+        raise LLMError(f"the LLM server at {base_url} answered a chat completion with no choices "
+                       f"({_snippet(body)}): try again, or another --model")
+    message = choices[0].get("message") if isinstance(choices[0], dict) else None
+    content = message.get("content") if isinstance(message, dict) else None
+    if content is None:
+        reason = choices[0].get("finish_reason") if isinstance(choices[0], dict) else None
+        log.warning("the LLM answered no text (finish_reason %r)", reason)
         return ""
-    return response.choices[0].message.content or ""
+    if not isinstance(content, str):
+        raise LLMError(f"the LLM server at {base_url} answered a message content that is not text "
+                       f"({_snippet(body)}): {hint}")
+    return content
+
+
+def _snippet(body: str, limit: int = 60) -> str:
+    text = " ".join(str(body).split())
+    if not text:
+        return "an empty body"
+    return f"began: {text[:limit]!r}" + ("..." if len(text) > limit else "")
 
 
 async def _explain(exc: Exception, client, config: LLMConfig, base_url: str) -> LLMError:
@@ -155,7 +219,7 @@ async def _explain(exc: Exception, client, config: LLMConfig, base_url: str) -> 
             "raise --timeout or --retries, or check the server"
         )
     if isinstance(exc, openai.APIConnectionError):
-        cause = _root_cause(exc)
+        cause = redact_credentials(_root_cause(exc))
         return LLMError(
             f"cannot reach the LLM server at {base_url}: {cause} {tries} — is it running? "
             "(--base-url / OPENAI_BASE_URL)"
@@ -173,8 +237,9 @@ async def _explain(exc: Exception, client, config: LLMConfig, base_url: str) -> 
             f"the LLM server at {base_url} kept rate-limiting (429) {tries}: lower --concurrency or raise --retries"
         )
     if isinstance(exc, openai.APIStatusError):
-        return LLMError(f"the LLM server at {base_url} answered {exc.status_code} {tries}: {_message(exc)}")
-    return LLMError(f"the LLM request to {base_url} failed: {exc}")
+        return LLMError(f"the LLM server at {base_url} answered {exc.status_code} {tries}: "
+                        f"{redact_credentials(_message(exc))}")
+    return LLMError(redact_credentials(f"the LLM request to {base_url} failed: {exc}"))
 
 
 async def _model_names(client) -> list[str]:

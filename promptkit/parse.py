@@ -2,7 +2,10 @@
 
 Handles numbered and bulleted lists (nested ones too), markdown bold / italics / headers, a single
 run-on sentence ("... include raised cheeks, narrowed eyes, and a wide smile."), one cue per line,
-and the chatter around them ("Sure! Here are ...", "Let me know ..."), which never survives.
+and the chatter around them ("Sure! Here are ...", "Let me know ...", refusals, sign-offs), which
+never survives: a phrase that addresses the reader or speaks as the model ("I", "you") is dropped,
+and only a face part ("Eyes:", "### Mouth") is prefixed to the items under it, never a filler
+heading ("Here you go:", "### Visual features of helplessness").
 """
 
 from __future__ import annotations
@@ -21,9 +24,16 @@ _CHATTER = re.compile(
     r"|together,? these|overall|in summary|in conclusion|to summari[sz]e|in short|note\b|please note"
     r"|keep in mind|remember\b|it(?: is|'s) (?:important|worth|essential)|however\b|as an ai"
     r"|i(?:'m| am) (?:sorry|an ai|happy|glad|not|unable)|i cannot|i can't|i can not|sorry\b|thank"
-    r"|would you like|do you want|good luck|cheers\b)",
+    r"|would you like|do you want|good luck|cheers\b"
+    r"|i(?:'d| would| will|'ll| can| could| do not| don't| have| hope| think| believe)\b|unfortunately|regrettably"
+    r"|here (?:you go|we go|goes)|as requested|happy to help|hope you|have a (?:great|good|nice|wonderful|lovely)"
+    r"|enjoy\b|without (?:more|additional|further|any)|(?:more|additional) (?:context|information|details)"
+    r"|there(?:'s| is) no (?:single|one)|it (?:really )?depends|every(?:one|body)\b|people\b|each (?:person|individual)"
+    r"|emotions? (?:are|is|can|may|vary)|(?:facial )?expressions? (?:can|may|vary|differ|are|is))",
     re.IGNORECASE,
 )
+# Descriptors describe a face; a phrase that talks to or about the reader or the model is chatter.
+_PERSONAL = re.compile(r"\b(?:i|i'm|i'd|i've|i'll|me|my|you|your|you're|yours|we|our|let's)\b", re.IGNORECASE)
 _LEAD_IN = re.compile(
     r"^.*?\b(?:features|cues|signs|characteristics|indicators|traits|clues)\b.*?"
     r"\b(?:include|includes|including|are|such as|involve|involves)\b\s*:?\s*",
@@ -40,6 +50,10 @@ _FACE_WORDS = re.compile(
     r"|wrinkles?|dimples?|muscles?|skin|tears?|blink\w*|shoulders?|neck)\b",
     re.IGNORECASE,
 )
+# Face parts proper: a prose sentence that names none ("Facial expressions can vary a lot") is talk
+# about expressions, not a visual cue.
+_PART_WORDS = re.compile(_FACE_WORDS.pattern.replace("|head|face|facial|gaze|stare|glare|look|", "|head|gaze|stare|glare|"),
+                         re.IGNORECASE)
 _MAX_DESCRIPTOR_WORDS = 10
 _MAX_HEAD_WORDS = 8
 
@@ -123,7 +137,9 @@ def _from_list(lines: list[_Line]) -> list[str]:
         if is_category and (line.is_item or line.indent < 0 or _is_short(line.text)):
             name = line.text.rstrip(":").strip()
             indent = line.indent if line.is_item else -1
-            category = (indent, name) if _is_short(name, 4) else None
+            # Only a face part ("Eyes:", "Upper face") names the items under it; other headings
+            # ("Here you go:", "Visual features of helplessness") just end the previous group.
+            category = (indent, name) if _is_short(name, 4) and _FACE_WORDS.search(name) else None
             continue
         if not line.is_item:
             continue  # prose around a list: preambles, closings, explanations
@@ -152,7 +168,9 @@ def _from_prose(lines: list[_Line]) -> list[str]:
             if lead or len(parts) >= 3:
                 phrases.extend(parts)
             else:
-                phrases.append(_item_phrase(sentence))
+                phrase = _item_phrase(sentence)
+                if _words(phrase) < 5 or _PART_WORDS.search(phrase):  # a cue, or a sentence about a face part
+                    phrases.append(phrase)
     return phrases
 
 
@@ -190,7 +208,7 @@ def _clean(phrase: str) -> str:
     phrase = phrase.strip(" \"'\u201c\u201d\u2018\u2019*_")
     phrase = re.sub(r"^(?:and|or|also|plus)\s+", "", phrase, flags=re.IGNORECASE)
     phrase = phrase.rstrip(" .,;:!?").strip()
-    if not re.search(r"[A-Za-z]", phrase) or _CHATTER.match(phrase):
+    if not re.search(r"[A-Za-z]", phrase) or _CHATTER.match(phrase) or _PERSONAL.search(phrase):
         return ""
     if _words(phrase) > 2 * _MAX_DESCRIPTOR_WORDS:
         return ""

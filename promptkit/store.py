@@ -17,6 +17,7 @@ from pathlib import Path
 
 from promptkit.classes import BUILTIN_CLASS_SETS, check_class_names, check_set_name
 from promptkit.errors import ClassSetError, CorruptSetError, PromptkitError, StoreError
+from promptkit.fileio import make_folder
 from promptkit.resources import shipped_descriptions_dir
 from promptkit.sets import ClassEntry, DescriptorSet, set_from_dict
 from promptkit.tokens import check_description
@@ -180,7 +181,7 @@ class Store:
     def _write_next(self, result: DescriptorSet) -> DescriptorSet:
         folder = self.root / result.class_set
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            make_folder(folder)
             fd, tmp_name = tempfile.mkstemp(prefix=".writing-", suffix=".json", dir=folder)
             os.close(fd)
         except OSError as exc:

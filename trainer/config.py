@@ -52,6 +52,7 @@ class DataConfig:
     train_list: str | None = None
     test_list: str | None = None
     classes: str | None = None
+    allow_overlap: bool = False  # clips in both train and test lists: refused unless True
     num_segments: int = 16
     augment: str = "none"
     workers: int = 2

@@ -182,7 +182,9 @@ class Trainer:
             raise InputError(f"the train set has {len(inputs.train)} clips, fewer than one batch of {optim.batch}; "
                              "lower --batch (or --set optim.drop_last=false)")
         eval_batch = max(1, self.per_rank // optim.accum_steps)
-        _, self.test_loader = make_loader(inputs.test, size, train=False, config=config, ctx=ctx, batch=eval_batch)
+        test_set, self.test_loader = make_loader(inputs.test, size, train=False, config=config, ctx=ctx,
+                                                 batch=eval_batch)
+        test_set.check_readable("test clips")  # before training, not after its first epoch
         self.val_loader = None
         if inputs.val:
             _, self.val_loader = make_loader(inputs.val, size, train=False, config=config, ctx=ctx, batch=eval_batch)

@@ -14,13 +14,37 @@ from trainer.data.annotations import ClipRecord, read_annotations
 from trainer.data.dataset import VideoClipDataset, build_loader
 from trainer.distributed import DistContext, EpochSampler, pick_device
 from trainer.engine import evaluate, split_metrics
-from trainer.errors import TrainerError
+from trainer.errors import CheckpointError, TrainerError
 from trainer.model.checkpoint import model_from_payload, read_native
 
 
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file as given, or a run folder's best.pt (else last.pt). The one owner of this
+    rule (trainer eval/predict, promptkit compare --run and interpret use it); a CheckpointError
+    naming what is needed otherwise: a path that does not exist, a protocol folder (one sub-run is
+    needed) or a run folder without a checkpoint."""
+    p = Path(path).expanduser()
+    if p.is_file():
+        return p
+    if not p.exists():
+        raise CheckpointError(f"{p} does not exist; give a trainer run folder or a checkpoint file (.pt)")
+    if not p.is_dir():
+        raise CheckpointError(f"{p} is neither a checkpoint file nor a run folder")
+    for name in ("best.pt", "last.pt"):
+        if (p / name).is_file():
+            return p / name
+    subs = sorted(q.name for q in p.glob("fold*_seed*") if q.is_dir())
+    if subs:
+        raise CheckpointError(f"{p} holds a protocol run ({', '.join(subs[:3])}{', ...' if len(subs) > 3 else ''}); "
+                              f"give one sub-run folder, e.g. {p / subs[0]}")
+    raise CheckpointError(f"run folder {p} has no checkpoint (no best.pt or last.pt); finish training it with "
+                          f"`trainer run --out {p}`, or give a run folder or a checkpoint file (.pt) that has one")
+
+
 def load_for_inference(path: str | Path, device: torch.device) -> tuple[Any, dict[str, Any], tuple[str, ...], int]:
-    """(model in eval mode, the checkpoint dict, class names, frames per clip)."""
-    state = read_native(path)
+    """(model in eval mode, the checkpoint dict, class names, frames per clip); `path` is a
+    checkpoint file or a run folder (its best.pt, else last.pt)."""
+    state = read_native(resolve_checkpoint(path))
     model = model_from_payload(state["model"]).to(device).eval()
     classes = tuple(state.get("classes") or model.texts.classes)
     frames = int(state.get("preprocessing", {}).get("num_segments") or model.config.num_frames)
@@ -45,7 +69,8 @@ def evaluate_checkpoint(path: str | Path, test_list: str | Path, *, data_root: s
     _, logits = evaluate(model, _loader(dataset, batch, workers), ctx, precision)
     result = split_metrics(logits, [r.label for r in records], len(classes))
     result["per_class_recall"] = dict(zip(classes, result["per_class_recall"]))
-    result.update(classes=list(classes), n_clips=len(records), checkpoint=str(path), test_list=str(test_list),
+    result.update(classes=list(classes), n_clips=len(records), checkpoint=str(resolve_checkpoint(path)),
+                  test_list=str(test_list),
                   mismatches=dataset.mismatch_summary())
     return result
 
@@ -58,7 +83,8 @@ def predict_clips(path: str | Path, clips: Sequence[str | Path], *, face_crop: b
     ctx = DistContext(device=pick_device(device))
     model, _state, classes, frames = load_for_inference(path, ctx.device)
     records = [ClipRecord(Path(c).expanduser(), None, 0, f"argument {i + 1}") for i, c in enumerate(clips)]
-    dataset = VideoClipDataset(records, model.image_size, train=False, num_segments=frames, face_crop=face_crop)
+    dataset = VideoClipDataset(records, model.image_size, train=False, num_segments=frames, face_crop=face_crop,
+                               hint="Give folders of frames (JPEG/PNG) or video files that exist")
     _, logits = evaluate(model, _loader(dataset, batch, 0), ctx, precision)
     probs = torch.softmax(logits, dim=1)  # (N, C)
     out = []

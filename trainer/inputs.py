@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from promptkit.classes import ClassSet, resolve_classes
+from promptkit.errors import StoreError
 from promptkit.store import Store, resolve_store_root
 
 from trainer.config import RunConfig
@@ -76,7 +77,12 @@ def build_texts(config: RunConfig, class_set, ds: Any = None) -> tuple[Any, dict
     text = config.text
     info: dict[str, Any] = {"source": text.source}
     if text.source == "descriptions":
-        ds = ds if ds is not None else load_descriptor_set(config, class_set.name)
+        if ds is None:
+            try:
+                ds = load_descriptor_set(config, class_set.name)
+            except StoreError as exc:
+                raise InputError(f"{exc}; pass --descriptions with a set written for the classes of "
+                                 f"{class_set.name!r}, or --text classnames") from None
         texts = ClassTexts.from_descriptor_set(ds)
         info.update(set_id=ds.set_id, content_hash=ds.content_hash)
     elif text.source == "classnames":
@@ -90,10 +96,30 @@ def build_texts(config: RunConfig, class_set, ds: Any = None) -> tuple[Any, dict
             f"the class texts have {len(texts.classes)} classes but the class set {class_set.name!r} has "
             f"{len(classes)}; use a descriptor set written for {class_set.name} (or --classes matching the texts)"
         )
-    if tuple(t.lower() for t in texts.classes) != tuple(c.lower() for c in classes):
-        log.warning("class texts name classes %s, the class set %s; label i uses text i",
-                    list(texts.classes), list(classes))
+    texts = _texts_in_label_order(texts, classes, class_set.name, info)
     return texts, info
+
+
+def _texts_in_label_order(texts, classes: tuple[str, ...], set_name: str, info: dict[str, Any]):
+    """The texts re-ordered to the class set's labels by class name: label i always gets the text
+    written for class i. Names that differ (not just their order) are an InputError."""
+    named = {t.lower(): i for i, t in enumerate(texts.classes)}
+    if tuple(named) == tuple(c.lower() for c in classes):
+        return texts
+    missing = [c for c in classes if c.lower() not in named]
+    if missing or len(named) != len(classes):
+        extra = [t for t in texts.classes if t.lower() not in {c.lower() for c in classes}]
+        raise InputError(
+            f"the class texts ({info.get('set_id') or texts.source}) are for classes {list(texts.classes)}, "
+            f"the class set {set_name!r} has {list(classes)} (no text for {missing}, unused {extra}); "
+            "every label needs the text of its own class: use a descriptor set written for these classes, "
+            "or --classes naming the texts' classes"
+        )
+    order = [named[c.lower()] for c in classes]
+    log.warning("the class texts list the classes in another order (%s); each label uses its own class's "
+                "text, matched by name", ", ".join(texts.classes))
+    info["reordered_by_name"] = True
+    return ClassTexts(classes=tuple(classes), texts=tuple(texts.texts[i] for i in order), source=texts.source)
 
 
 def synthetic_dir(config: RunConfig) -> Path:
@@ -149,6 +175,29 @@ def split_validation(records: list, fraction: float, seed: int) -> tuple[list, l
     return train, val
 
 
+def check_overlap(train: list, test: list, allow: bool = False) -> int:
+    """Clips listed in both train and test (same resolved path): an InputError giving the count and
+    the first ones, unless `allow` (then a logged warning). Returns the number shared."""
+    def key(rec) -> str:
+        try:
+            return str(rec.path.resolve())
+        except OSError:
+            return str(rec.path)
+
+    test_keys = {key(r): r for r in test}
+    shared = [(r, test_keys[key(r)]) for r in train if key(r) in test_keys]
+    if not shared:
+        return 0
+    shown = "; ".join(f"{tr.path} ({tr.source} and {te.source})" for tr, te in shared[:3])
+    more = f" and {len(shared) - 3} more" if len(shared) > 3 else ""
+    message = (f"{len(shared)} clip(s) are in both the train and the test list: {shown}{more}")
+    if not allow:
+        raise InputError(f"{message}; test results would be inflated. Fix the lists, or pass --allow-overlap "
+                         "(data.allow_overlap=true) to train anyway")
+    log.warning("%s (allowed by --allow-overlap)", message)
+    return len(shared)
+
+
 def resolve_inputs(config: RunConfig, write_synthetic: bool = True) -> RunInputs:
     """Everything a run reads, checked against each other."""
     ds = load_descriptor_set(config, None) if _names_own_set(config) else None  # read (and hash-checked) once
@@ -159,6 +208,7 @@ def resolve_inputs(config: RunConfig, write_synthetic: bool = True) -> RunInputs
     root = config.data.data_root
     train = read_annotations(train_list, root, num_classes=len(classes), classes=classes)
     test = read_annotations(test_list, root, num_classes=len(classes), classes=classes)
+    check_overlap(train, test, allow=config.data.allow_overlap)
     val = None
     if config.select == "val":
         train, val = split_validation(train, config.val_fraction, config.seed)

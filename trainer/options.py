@@ -4,7 +4,8 @@ compare` (library code: no Typer here, the commands pass their option values thr
 The layers stay those of `trainer.config.resolve_config`: preset -> `--config FILE` -> options ->
 `--set`. Decisions the options imply are applied to the layered config directly, between the
 options and `--set`: hand-made lists with a dataset preset keep the preset's settings and class set
-but not its split files; a lone `--test-list` (evaluation only) stands in for the train list.
+but not its split files; `--classes` without `--descriptions` takes that class set's own first
+descriptor set (`v1`); a lone `--test-list` (evaluation only) stands in for the train list.
 """
 
 from __future__ import annotations
@@ -40,14 +41,16 @@ def cli_options(*, seed: int | None = None, select: str | None = None, val_fract
                 frames: int | None = None, workers: int | None = None, epochs: int | None = None,
                 batch: int | None = None, accum: int | None = None, lr_image: float | None = None,
                 lr_temporal: float | None = None, lr_prompt: float | None = None, clip_grad: float | None = None,
-                text: str | None = None, descriptions: str | None = None, store: str | None = None) -> dict[str, Any]:
+                text: str | None = None, descriptions: str | None = None, store: str | None = None,
+                allow_overlap: bool | None = None) -> dict[str, Any]:
     """The nested options layer from the commands' flat option values (None: not given)."""
     return {
         "seed": seed, "select": select, "val_fraction": val_fraction, "precision": precision, "device": device,
         "deterministic": deterministic, "ckpt_every_steps": ckpt_every_steps,
         "model": {"backbone": backbone, "pretrained": pretrained},
         "data": {"dataset": dataset, "data_root": data_root, "fold": fold, "train_list": train_list,
-                 "test_list": test_list, "classes": classes, "num_segments": frames, "workers": workers},
+                 "test_list": test_list, "classes": classes, "num_segments": frames, "workers": workers,
+                 "allow_overlap": allow_overlap},
         "optim": {"epochs": epochs, "batch": batch, "accum_steps": accum, "lr_image": lr_image,
                   "lr_temporal": lr_temporal, "lr_prompt": lr_prompt, "clip_grad": clip_grad},
         "text": text_options(text, descriptions, store),
@@ -79,6 +82,10 @@ def config_from_options(preset_option: str | None, config_file: str | Path | Non
     if data.get("train_list") is not None and data.get("dataset") is None and name != "default":
         # hand-made lists with a dataset preset: the preset's settings and class set, not its split files
         raw["data"] = {**raw["data"], "dataset": None, **({} if data.get("classes") else {"classes": name})}
+    if data.get("classes") is not None and (options.get("text") or {}).get("descriptions") is None:
+        # --classes without --descriptions: that class set's own first descriptor set, not the
+        # preset's (whose texts are written for the preset's classes)
+        raw["text"] = {**raw.get("text", {}), "descriptions": "v1"}
     for assignment in sets:
         raw = apply_set(raw, assignment)
     return config_from_dict(raw)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from promptkit.fileio import make_folder
+
 from trainer.config import FOLDS_PER_DATASET, ConfigError, RunConfig, config_from_dict, load_config_file
 from trainer.distributed import DistContext, barrier, broadcast_object
 from trainer.engine import Trainer, seeded
@@ -119,7 +121,7 @@ def prepare_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
     try:
         if run_dir.is_dir() and any(run_dir.iterdir()):
             _clear_run(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(run_dir)
     except OSError as exc:  # a file on the way, no permission, ...
         raise ConfigError(f"cannot create the run folder {run_dir}: {exc.strerror or exc}; choose another --out") from None
 
@@ -176,6 +178,9 @@ def train_one(sub: SubRun, ctx, progress=None, resume: bool = False) -> dict:
             if ctx.is_main and progress is not None:
                 progress.note(f"resuming {last} at epoch {trainer.state['epoch'] + 1}, "
                               f"step {trainer.state['step_in_epoch']}")
+        elif resume and ctx.is_main and progress is not None:
+            progress.note(f"--resume: {sub.run_dir} has no last.pt (no checkpoint was saved yet); "
+                          "this run starts from its first epoch")
         if ctx.is_main:
             write_json(sub.run_dir / "config.json", config.to_dict())
             if progress is not None and hasattr(progress, "run_start"):

@@ -114,7 +114,8 @@ def test_bad_inputs_give_one_line(clips, capsys, tmp_path):
     bad.write_text(train.read_text().splitlines()[0].rsplit(" ", 1)[0] + " 9\n")
     _one_line_error(capsys, [a if a != train else bad for a in base_args(clips, tmp_path / "b")],
                     "bad.txt:1", "label 9 is out of range")
-    _one_line_error(capsys, [*base_args(clips, tmp_path / "c"), "--classes", "mafw"],
+    # texts written for another class set (--classes alone now takes that class set's own texts)
+    _one_line_error(capsys, [*base_args(clips, tmp_path / "c"), "--classes", "mafw", "--descriptions", "dfew/v1"],
                     "7 classes", "11")
     _one_line_error(capsys, [*base_args(clips, tmp_path / "d"), "--batch", 64], "fewer than one batch")
     _one_line_error(capsys, [*base_args(clips, tmp_path / "e"), "--set", "optim.lr_image=fast"], "optim.lr_image")

@@ -118,14 +118,16 @@ def embed(
     class_set: Annotated[Optional[str], Opt("--class-set", help="Class set for a bare version such as v1.")] = None,
     store: Annotated[Optional[str], Opt("--store", help="Descriptor store folder.")] = None,
     seed: Annotated[int, Opt("--seed", help="Seed of a random (weightless) backbone.")] = 0,
+    random_weights: Annotated[bool, Opt("--random-weights", help="Allow a backbone without --pretrained (seeded random weights: the similarities mean nothing).")] = False,
 ) -> None:
     """CLIP text embeddings of every class description (and descriptor), a similarity heatmap and the
     closest (most confusable) class pairs."""
     from trainer.evaluate.embed import EmbedConfig, embed_set, save_embeddings
 
-    cfg = EmbedConfig(ref, backbone, pretrained, quick_gelu, store, class_set, descriptors, fmt, top_k, seed)
-    if pretrained is None and backbone != "tiny":
-        _stderr().print(f"note: no --pretrained weights: {backbone} has random weights, the similarities mean little")
+    cfg = EmbedConfig(ref, backbone, pretrained, quick_gelu, store, class_set, descriptors, fmt, top_k, seed,
+                      random_weights=random_weights)
+    if pretrained is None and random_weights:
+        _stderr().print(f"note: --random-weights: {backbone} has random weights, the similarities mean nothing")
     with trainer_errors():
         result = embed_set(cfg)
         folder = out or Path("embeddings") / result.set_id.replace("/", "-")

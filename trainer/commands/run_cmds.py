@@ -54,6 +54,7 @@ def run(
     train_list: Optional[str] = typer.Option(None, help="List file '<clip> <frames> <label>' or CSV (path,label)."),
     test_list: Optional[str] = typer.Option(None, help="Test list, same formats."),
     classes: Optional[str] = typer.Option(None, help="Class set for hand-made lists: dfew | mafw | 'a,b,c' | a file."),
+    allow_overlap: Optional[bool] = typer.Option(None, "--allow-overlap", help="Train even when clips are in both the train and the test list."),
     descriptions: Optional[str] = typer.Option(None, help="Descriptor set: v2 | mafw/v2 | path.json."),
     text: Optional[str] = typer.Option(None, help="descriptions | classnames | template:NAME (e.g. template:photo_of)."),
     store: Optional[str] = typer.Option(None, help="Descriptor store folder (default ./descriptions, then the shipped sets)."),
@@ -91,7 +92,7 @@ def run(
         dataset=dataset, data_root=data_root, train_list=train_list, test_list=test_list, classes=classes,
         frames=frames, workers=workers, epochs=epochs, batch=batch, accum=accum, lr_image=lr_image,
         lr_temporal=lr_temporal, lr_prompt=lr_prompt, clip_grad=clip_grad, text=text, descriptions=descriptions,
-        store=store,
+        store=store, allow_overlap=allow_overlap,
     )
     if resume:
         if out is None:
@@ -119,7 +120,7 @@ def run(
 
 
 def evaluate(
-    checkpoint: Path = typer.Argument(..., help="A native checkpoint (a run's best.pt, or an imported one)."),
+    checkpoint: Path = typer.Argument(..., help="A native checkpoint (a run's best.pt, or an imported one) or a run folder (its best.pt, else last.pt)."),
     test_list: str = typer.Option(..., help="List file or CSV of the clips to evaluate."),
     data_root: Optional[str] = typer.Option(None, help="Remaps the absolute paths inside the list."),
     batch: int = typer.Option(16, help="Clips per batch."),
@@ -142,7 +143,7 @@ def evaluate(
 
 
 def predict(
-    checkpoint: Path = typer.Argument(..., help="A native checkpoint."),
+    checkpoint: Path = typer.Argument(..., help="A native checkpoint, or a run folder (its best.pt, else last.pt)."),
     clips: list[str] = typer.Argument(..., help="Clips: folders of frames or video files."),
     face_crop: bool = typer.Option(False, help="Crop the face first (OpenCV's bundled detector; for whole-scene videos)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),

@@ -12,19 +12,26 @@ Accepted inputs (`read_annotations` picks the format from the content):
 List files written on someone else's machine carry absolute paths that do not exist here. With
 `data_root`, a path that does not exist is remapped to the longest suffix of it that exists under
 the data root (`/data/DFEW/Clip/clip_224x224/00001` -> `<root>/Clip/clip_224x224/00001`); the
-matching prefix is remembered, so the search runs once per list, not once per clip.
+matching prefix is remembered, so the search runs once per list, not once per clip. A match on
+the last component alone (`00001`, which every numbered dataset has) is refused when most listed
+frame counts disagree with the folders found, or when the names are numbered and the list has no
+frame counts to confirm them; otherwise it is accepted with a warning that says how it matched.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Sequence
 
 from trainer.data.errors import DataError
 
+log = logging.getLogger(__name__)
 DATASETS = ("dfew", "ferv39k", "mafw")
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 _FOLDS = {"dfew": 5, "ferv39k": 1, "mafw": 5}
 # Folders under a DFEW root that may hold the per-clip frame folders named by `video_name`.
 _DFEW_FRAME_DIRS = ("Clip/clip_224x224", "clip_224x224", "DFEW_Frame_Face", "Clip/clip_224x224_16f",
@@ -51,6 +58,9 @@ class PathRemapper:
         self.data_root = Path(data_root).expanduser() if data_root is not None else None
         self.base = base
         self._prefixes: list[tuple[PurePath, Path]] = []  # (foreign prefix, local replacement)
+        self._kept: dict[PurePath, int] = {}  # foreign prefix -> path components matched below it
+        self.name_only: list[tuple[str, Path]] = []  # (listed path, match) found by the last component alone
+        self.remapped = 0
 
     def __call__(self, raw: str) -> Path:
         path = Path(raw).expanduser()
@@ -62,9 +72,48 @@ class PathRemapper:
             if path.is_relative_to(foreign):
                 candidate = local / path.relative_to(foreign)
                 if candidate.exists():
-                    return candidate
+                    return self._matched(raw, candidate, self._kept[foreign])
         found = self._search(path)
-        return found if found is not None else path
+        return self._matched(raw, found[0], found[1]) if found is not None else path
+
+    def _matched(self, raw: str, candidate: Path, kept: int) -> Path:
+        self.remapped += 1
+        if kept == 1:
+            self.name_only.append((raw, candidate))
+        return candidate
+
+    def check_name_only(self, records: Sequence["ClipRecord"], list_path: Path) -> None:
+        """Refuse clips found under the data root by their last path component alone when that is
+        ambiguous (numbered folders without frame counts to confirm them) or when most listed frame
+        counts disagree with the folders found; otherwise log how the clips were matched."""
+        if not self.name_only:
+            if self.remapped:
+                log.info("%s: %d clip path(s) remapped onto %s by their longest existing suffix",
+                         list_path.name, self.remapped, self.data_root)
+            return
+        by_path = {r.path: r for r in records}
+        raw, example = self.name_only[0]
+        checked = disagree = 0
+        for _, found in self.name_only[:500]:
+            rec = by_path.get(found)
+            if rec is None or rec.num_frames is None or not found.is_dir():
+                continue
+            checked += 1
+            disagree += _count_images(found) != rec.num_frames
+        n = len(self.name_only)
+        matched = (f"{list_path.name}: {n} of {len(records)} clip(s) were found under --data-root "
+                   f"{self.data_root} by their folder name alone (e.g. {raw} -> {example})")
+        expected = "/".join(Path(raw).parts[-3:])
+        advice = (f"pass the --data-root under which the list's paths end (e.g. a folder holding {expected}), "
+                  "or write the list with paths relative to it")
+        if checked and disagree * 2 > checked:
+            raise DataError(f"{matched}, and {disagree} of {checked} listed frame counts disagree with those "
+                            f"folders: probably the wrong --data-root; {advice}")
+        numbered = sum(Path(r).name.isdigit() for r, _ in self.name_only)
+        if not checked and numbered * 2 > n:
+            raise DataError(f"{matched}; numbered clip names recur in every dataset and the list has no frame "
+                            f"counts to confirm them, so the match is ambiguous; {advice}")
+        log.warning("%s; %d of %d listed frame counts agree", matched, checked - disagree, checked)
 
     def _relative(self, path: Path) -> Path:
         roots = [r for r in (self.data_root, self.base) if r is not None]
@@ -73,14 +122,23 @@ class PathRemapper:
                 return root / path
         return (roots[0] / path) if roots else path
 
-    def _search(self, path: Path) -> Path | None:
+    def _search(self, path: Path) -> tuple[Path, int] | None:
         parts = path.parts[1:]  # without the anchor
         for k in range(len(parts), 0, -1):  # longest suffix first
             candidate = self.data_root / Path(*parts[-k:])
             if candidate.exists():
-                self._prefixes.append((PurePath(path.anchor, *parts[:-k]), self.data_root))
-                return candidate
+                foreign = PurePath(path.anchor, *parts[:-k])
+                self._prefixes.append((foreign, self.data_root))
+                self._kept[foreign] = k
+                return candidate, k
         return None
+
+
+def _count_images(folder: Path) -> int:
+    try:
+        return sum(1 for e in os.scandir(folder) if e.name.lower().endswith(_IMAGE_SUFFIXES))
+    except OSError:
+        return -1
 
 
 def _parse_label(text: str, where: str, classes: Sequence[str] | None) -> int:
@@ -207,6 +265,7 @@ def read_annotations(path: Path | str, data_root: Path | str | None = None, *,
         raise DataError(f"cannot read annotation file {path}: {exc.strerror or exc}") from None
     if not records:
         raise DataError(f"{path}: no clips listed")
+    remap.check_name_only(records, path)
     return records
 
 

@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from trainer.data.annotations import ClipRecord
-from trainer.data.decode import FRAME_ORDERS, LoadStats, is_video, list_frames, load_frames, load_video
+from trainer.data.decode import FRAME_ORDERS, LoadStats, count_video_frames, first_readable, is_video, list_frames, load_frames, load_video
 from trainer.data.facecrop import FaceDetector, crop_faces
 from trainer.data.sampling import segment_indices
 from trainer.data.transforms import AugmentPreset, augment_preset, resize_clip, to_tensor, train_transform
@@ -70,7 +70,7 @@ class VideoClipDataset(Dataset):
     def __init__(self, records: Sequence[ClipRecord], image_size: int, train: bool,
                  augment: str | AugmentPreset | None = None, num_segments: int = 16, *,
                  seed: int = 0, frame_order: str = "natural", face_crop: bool = False,
-                 face_margin: float = 0.25) -> None:
+                 face_margin: float = 0.25, hint: str = "Check the list file and --data-root") -> None:
         if not records:
             raise DataError("the clip list is empty")
         if not isinstance(image_size, int) or image_size < 8:
@@ -97,11 +97,30 @@ class VideoClipDataset(Dataset):
         if problems:
             shown = "; ".join(problems[:_SHOWN])
             more = f" and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
-            raise DataError(f"{len(problems)} of {len(self.records)} clips are unusable: {shown}{more}. "
-                            "Check the list file and --data-root")
+            raise DataError(f"{len(problems)} of {len(self.records)} clips are unusable: {shown}{more}. {hint}")
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def check_readable(self, what: str = "clips") -> None:
+        """Decode one frame of every clip (videos: open them) so that a clip with no readable frame
+        fails now, naming it, rather than after an epoch of training."""
+        problems = []
+        for rec in self.records:
+            if is_video(rec.path) and rec.path.is_file():
+                try:
+                    count_video_frames(rec.path)
+                except DataError as exc:
+                    problems.append(f"{rec.path} ({rec.source}: {exc})")
+                continue
+            error = first_readable(list_frames(rec.path, self.frame_order))
+            if error is not None:
+                problems.append(f"{rec.path} ({rec.source}: no readable frame)")
+        if problems:
+            shown = "; ".join(problems[:_SHOWN])
+            more = f" and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
+            raise DataError(f"{len(problems)} of {len(self.records)} {what} cannot be read: {shown}{more}. "
+                            "Fix or remove them from the list")
 
     @property
     def labels(self) -> list[int]:

@@ -62,13 +62,25 @@ def list_frames(folder: Path, order: str = "natural") -> list[Path]:
     return [folder / n for n in names]
 
 
+def reason(exc: BaseException) -> str:
+    """A user-facing reason for a decoder failure: the OS's words or the decoder's own message,
+    never a Python internal such as "pop from empty list" (IndexError inside a decoder)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc, (OSError, ValueError, SyntaxError)) and str(exc).strip():
+        return str(exc).strip().splitlines()[0][:160]
+    if type(exc).__module__.split(".")[0] in ("av", "PIL", "cv2") and str(exc).strip():
+        return str(exc).strip().splitlines()[0][:160]
+    return "the file is damaged or in an unsupported format"
+
+
 def _open_video(path: Path):
     import av  # PyAV; imported here so frame-folder users never load it
 
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
-        raise DataError(f"cannot open video {path}: {exc}") from exc
+        raise DataError(f"cannot open video {path}: {reason(exc)}") from exc
     if not container.streams.video:
         container.close()
         raise DataError(f"{path} has no video stream")
@@ -84,7 +96,7 @@ def count_video_frames(path: Path) -> int:
             return int(stream.frames)
         return sum(1 for _ in container.decode(stream))
     except Exception as exc:  # noqa: BLE001 - PyAV raises many types on broken files
-        raise DataError(f"cannot read video {path}: {exc}") from exc
+        raise DataError(f"cannot read video {path}: {reason(exc)}") from exc
     finally:
         container.close()
 
@@ -106,7 +118,7 @@ def _decode_selected(path: Path, wanted: set[int]) -> tuple[dict[int, np.ndarray
                 break
     except Exception as exc:  # noqa: BLE001
         if not got:
-            raise DataError(f"cannot decode video {path}: {exc}") from exc
+            raise DataError(f"cannot decode video {path}: {reason(exc)}") from exc
     finally:
         container.close()
     return got, seen
@@ -186,8 +198,8 @@ def _read_nearest(frames: list[Path], index: int, cache: dict, stats: LoadStats,
     for j in _outward(index, len(frames)):
         try:
             image = cache[j] if j in cache else read_image(frames[j], draft)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            first_error = first_error or exc
+        except Exception as exc:  # noqa: BLE001 - decoders raise IndexError, struct.error, ... on damage
+            first_error = first_error or reason(exc)
             stats.bad_files.add(frames[j])
             continue
         cache[j] = image
@@ -198,6 +210,18 @@ def _read_nearest(frames: list[Path], index: int, cache: dict, stats: LoadStats,
         cache[index] = image
         return image
     raise DataError(f"clip {frames[index].parent} has no readable frame (first error: {first_error})")
+
+
+def first_readable(frames: list[Path], draft: int | None = 32) -> str | None:
+    """None when some frame of the clip decodes (tried from the middle outwards), else the first
+    error: a cheap check that a clip can be loaded at all."""
+    if not frames:
+        return "no frames"
+    try:
+        _read_nearest(frames, len(frames) // 2, {}, LoadStats(), draft)
+    except DataError as exc:
+        return str(exc)
+    return None
 
 
 def load_frames(frames: list[Path], indices: np.ndarray, stats: LoadStats,

@@ -38,8 +38,7 @@ from trainer.distributed import DistContext, EpochSampler, pick_device
 from trainer.engine import evaluate, split_metrics
 from trainer.errors import TrainerError
 from trainer.evaluate.common import save_figure, trainer_errors, write_csv, write_json
-from trainer.evaluate.interpret import find_checkpoint
-from trainer.inference import load_for_inference
+from trainer.inference import load_for_inference, resolve_checkpoint
 from trainer.inputs import clip_lists, resolve_class_set
 from trainer.model.backbone import create_backbone
 from trainer.model.dferclip import DFERCLIP
@@ -250,8 +249,8 @@ def zero_shot_rows(cfg: CompareConfig, sources: Sequence[Any], split: TestSplit,
 def run_row(path: str | Path, split: TestSplit, cfg: CompareConfig, ctx, notes: list[str],
             name: str | None = None) -> CompareRow:
     """Evaluate a trained run's checkpoint on the split, after checking it was trained on its classes."""
-    ckpt = find_checkpoint(path)
     with trainer_errors():
+        ckpt = resolve_checkpoint(path)
         model, state, classes, frames = load_for_inference(ckpt, ctx.device)
     if [c.lower() for c in classes] != [c.lower() for c in split.classes]:
         raise EvalError(f"run {ckpt} was trained on {len(classes)} classes {list(classes)} but the test split uses "
@@ -293,8 +292,9 @@ def _saved_config(path: Path) -> Any:
 def run_compare(cfg: CompareConfig, progress=None) -> CompareResult:
     """Evaluate every variant on the test split; write compare.csv / .json / .png into `cfg.out`."""
     checked = [load_checked_template(name) for name in cfg.templates]  # bad templates and run folders
-    for path in cfg.runs:  # fail before any model is built
-        find_checkpoint(path)
+    with trainer_errors():
+        for path in cfg.runs:  # fail before any model is built
+            resolve_checkpoint(path)
     split = load_test_split(cfg.run)
     with trainer_errors():
         ctx = DistContext(device=pick_device(cfg.run.device))

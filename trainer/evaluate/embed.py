@@ -78,6 +78,7 @@ class EmbedConfig:
     fmt: str = "npy"
     top_k: int = 5
     seed: int = 0
+    random_weights: bool = False  # a backbone without --pretrained is refused unless this is True
 
     def __post_init__(self) -> None:
         if not isinstance(self.ref, str) or not self.ref.strip():
@@ -117,6 +118,10 @@ def embed_set(cfg: EmbedConfig) -> EmbedResult:
     rows = [{"class": e.name, "kind": "description", "text": e.description} for e in ds.classes]
     if cfg.descriptors:
         rows += [{"class": e.name, "kind": "descriptor", "text": d} for e in ds.classes for d in e.descriptors]
+    if cfg.pretrained is None and cfg.backbone != "tiny" and not cfg.random_weights:
+        raise EvalError(f"--backbone {cfg.backbone} has no weights: pass --pretrained (a weights file or folder, "
+                        "or an open_clip tag such as openai), or --random-weights for a seeded random backbone "
+                        "(meaningless similarities)")
     backbone = load_backbone(cfg.backbone, cfg.pretrained, cfg.quick_gelu, cfg.seed)
     embeddings = encode_texts(backbone, [row["text"] for row in rows])  # (N, E)
     classes = [e.name for e in ds.classes]

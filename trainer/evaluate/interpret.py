@@ -20,30 +20,12 @@ from promptkit.errors import EvalError
 from promptkit.tokens import EOS_ID, SOS_ID, decode_tokens
 
 from trainer.evaluate.common import trainer_errors, write_csv, write_json
-from trainer.inference import load_for_inference
+from trainer.inference import load_for_inference, resolve_checkpoint
 from trainer.model.backbone import create_backbone
 from trainer.model.config import ModelConfig
 
 METRICS = ("cosine", "l2")
 SPECIAL_IDS = (SOS_ID, EOS_ID)
-
-
-def find_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file as given, or a run folder's best.pt (else last.pt); clear errors otherwise."""
-    p = Path(path).expanduser()
-    if p.is_file():
-        return p
-    if not p.exists():
-        raise EvalError(f"{p} does not exist; give a trainer run folder or a checkpoint file (.pt)")
-    for name in ("best.pt", "last.pt"):
-        if (p / name).is_file():
-            return p / name
-    subs = sorted(q.name for q in p.glob("fold*_seed*") if q.is_dir())
-    if subs:
-        raise EvalError(f"{p} holds a protocol run ({', '.join(subs[:3])}{', ...' if len(subs) > 3 else ''}); "
-                        f"pass one sub-run folder, e.g. {p / subs[0]}")
-    raise EvalError(f"run folder {p} has no checkpoint (best.pt or last.pt); finish training it with "
-                    f"`trainer run --out {p}` or point at a folder that has one")
 
 
 @dataclass
@@ -68,10 +50,8 @@ def interpret(path: str | Path, top_k: int = 5, metric: str = "cosine", pretrain
         raise EvalError(f"--metric must be one of {', '.join(METRICS)}; got {metric!r}")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise EvalError(f"--top-k must be an integer >= 1; got {top_k!r}")
-    ckpt = find_checkpoint(path)
     with trainer_errors():
-
-
+        ckpt = resolve_checkpoint(path)
         model, _state, classes, _frames = load_for_inference(ckpt, torch.device("cpu"))
     learner = model.prompt_learner
     if learner is None or learner.ctx is None:
