@@ -1,7 +1,8 @@
 """The `trainer` console script: a thin Typer app over the library.
 
 Command groups live in `trainer/commands/` and add theirs to the app through explicit `register`
-calls: model commands (import-official, info) and run commands (run, eval, predict, synth).
+calls: model commands (import-official, info), run commands (run, eval, predict, synth) and
+`pretrain` (the tiny face-CLIP).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import typer
 from promptkit.clirun import run_app
 from promptkit.errors import PromptkitError
 
-from trainer.commands import model_cmds, run_cmds
+from trainer.commands import model_cmds, pretrain_cmd, run_cmds
 from trainer.errors import TrainerError
 
 
@@ -28,6 +29,7 @@ def build_app() -> typer.Typer:
     )
     run_cmds.register(app)
     model_cmds.register(app)
+    pretrain_cmd.register(app)
     return app
 
 

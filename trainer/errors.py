@@ -69,3 +69,7 @@ class MetricsError(TrainerError):
 
 class ReportError(TrainerError):
     """A run file (json, csv, png) cannot be written."""
+
+
+class PretrainError(TrainerError):
+    """`trainer pretrain` cannot start, or its output cannot be written."""

@@ -128,8 +128,9 @@ def synthetic_dir(config: RunConfig) -> Path:
     if data.synth_dir:
         return Path(data.synth_dir).expanduser()
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dferclip-toolkit"
-    return cache / (f"synth-s{data.synth_seed}-n{data.synth_train_per_class}-{data.synth_test_per_class}"
-                    f"-px{data.synth_size}")
+    style = "" if data.synth_style == "cartoon" else f"-{data.synth_style}"
+    return cache / (f"synth4-s{data.synth_seed}-n{data.synth_train_per_class}-{data.synth_test_per_class}"
+                    f"-px{data.synth_size}{style}")
 
 
 def ensure_synthetic(config: RunConfig, write: bool = True) -> tuple[Path, Path]:
@@ -140,7 +141,8 @@ def ensure_synthetic(config: RunConfig, write: bool = True) -> tuple[Path, Path]
 
         data = config.data
         made = generate(folder, train_per_class=data.synth_train_per_class, test_per_class=data.synth_test_per_class,
-                        size=data.synth_size, seed=data.synth_seed)
+                        size=data.synth_size, seed=data.synth_seed, style=data.synth_style,
+                        workers=max(1, min(2, os.cpu_count() or 1)))
         return made.train_list, made.test_list
     return folder / "train.txt", folder / "test.txt"
 

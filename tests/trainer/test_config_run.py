@@ -21,9 +21,10 @@ def test_paper_presets(name):
     assert cfg.data.dataset == name and cfg.data.augment == name and cfg.data.num_segments == 16
 
 
-def test_default_preset_is_synthetic_and_tiny():
+def test_default_preset_is_the_face_world_with_the_shipped_tinyface():
     cfg = resolve_config("default")
-    assert cfg.data.synthetic and cfg.model.backbone == "tiny"
+    assert cfg.data.synthetic and cfg.model.backbone == "tinyface" and cfg.model.pretrained == "world"
+    assert cfg.data.synth_size >= 96 and cfg.data.synth_style == "cartoon"
     assert cfg.text.source == "descriptions" and cfg.text.descriptions == "dfew/v1"
 
 

@@ -163,13 +163,19 @@ def synth(
     out: Path = typer.Option(..., help="Folder to write the set into (frames + train.txt / test.txt)."),
     train_per_class: int = typer.Option(40, help="Training clips per class."),
     test_per_class: int = typer.Option(15, help="Test clips per class."),
-    size: int = typer.Option(64, help="Frame size in pixels."),
+    size: int = typer.Option(96, help="Frame size in pixels."),
     seed: int = typer.Option(0, help="Seed (the set is a pure function of its settings)."),
+    min_frames: int = typer.Option(16, help="Fewest frames of a clip."),
+    max_frames: int = typer.Option(40, help="Most frames of a clip."),
+    style: str = typer.Option("cartoon", help="cartoon (the world's) | chalk (the held-out renderer variant)."),
+    workers: int = typer.Option(2, help="Processes rendering clips (the set does not depend on it)."),
 ) -> None:
-    """Write the synthetic 7-class set (drawn faces whose expression builds up over the clip)."""
+    """Write the synthetic 7-class face-world set: drawn faces whose expression (action units, shape
+    only) builds up over the clip; numbered clip folders and the authors' list files."""
     from trainer.data.synthetic import generate
 
-    made = generate(out, train_per_class=train_per_class, test_per_class=test_per_class, size=size, seed=seed)
+    made = generate(out, train_per_class=train_per_class, test_per_class=test_per_class, size=size, seed=seed,
+                    min_frames=min_frames, max_frames=max_frames, style=style, workers=workers)
     typer.echo(f"wrote {made.train_list} and {made.test_list}")
 
 

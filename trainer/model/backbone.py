@@ -19,6 +19,7 @@ from torch import nn
 
 from trainer.errors import BackboneError
 from trainer.model.config import TINY, ModelConfig
+from trainer.model.tinyface import SHIPPED_TAG, TINYFACE, shipped_weights, tinyface_cfg, verified_weights
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def tiny_model_cfg(image_size: int = 32) -> dict[str, Any]:
 def known_backbones() -> list[str]:
     import open_clip
 
-    return [TINY, *open_clip.list_models()]
+    return [TINY, TINYFACE, *open_clip.list_models()]
 
 
 def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
@@ -68,6 +69,8 @@ def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
 
     if cfg.backbone == TINY:
         model_cfg = tiny_model_cfg(cfg.image_size or 32)
+    elif cfg.backbone == TINYFACE:
+        model_cfg = tinyface_cfg(cfg.image_size)
     else:
         model_cfg = _named_model_cfg(cfg.backbone)
         if cfg.image_size is not None:
@@ -93,7 +96,7 @@ def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
         if tag_cfg:
             mean = tuple(tag_cfg.get("mean", mean))
             std = tuple(tag_cfg.get("std", std))
-    elif load_weights and cfg.backbone != TINY:
+    elif load_weights and cfg.backbone not in (TINY, TINYFACE):
         log.warning("no pretrained weights given for %s: the backbone starts from random weights", cfg.backbone)
     if cfg.grad_checkpointing:
         clip.set_grad_checkpointing(True)
@@ -125,6 +128,10 @@ def _named_model_cfg(name: str) -> dict[str, Any]:
 
 def resolve_pretrained(backbone: str, pretrained: str) -> tuple[Path, dict[str, Any]]:
     """Map a file, a directory or a pretrained tag to a local weights file (never downloads)."""
+    if backbone == TINYFACE and pretrained == SHIPPED_TAG:
+        return shipped_weights(), {}
+    if backbone == TINYFACE and Path(os.path.expanduser(pretrained)).is_dir():
+        return verified_weights(Path(os.path.expanduser(pretrained))), {}
     path = Path(os.path.expanduser(pretrained))
     if path.is_file():
         return path, {}
@@ -147,9 +154,10 @@ def resolve_pretrained(backbone: str, pretrained: str) -> tuple[Path, dict[str, 
 def _from_tag(backbone: str, tag: str) -> tuple[Path, dict[str, Any]]:
     from open_clip.pretrained import get_pretrained_cfg, list_pretrained_tags_by_model
 
-    tag_cfg = get_pretrained_cfg(backbone, tag) if backbone != TINY else {}
+    own = backbone in (TINY, TINYFACE)
+    tag_cfg = get_pretrained_cfg(backbone, tag) if not own else {}
     if not tag_cfg:
-        tags = list_pretrained_tags_by_model(backbone) if backbone != TINY else []
+        tags = list_pretrained_tags_by_model(backbone) if not own else ([SHIPPED_TAG] if backbone == TINYFACE else [])
         raise BackboneError(
             f"pretrained {tag!r} is neither a file, a directory nor a known tag of {backbone}"
             + (f" (tags: {', '.join(tags)})" if tags else "")
