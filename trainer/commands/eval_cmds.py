@@ -149,13 +149,14 @@ def interpret(
     pretrained: Annotated[Optional[str], Opt("--pretrained", help="Backbone weights with the token-embedding table (default: the run's own).")] = None,
     out: Annotated[Optional[Path], Opt("--out", help="FILE.json, FILE.csv or a folder (default: beside the checkpoint).")] = None,
     as_json: Annotated[bool, Opt("--json", help="Print JSON instead of tables.")] = False,
+    full_vocab: Annotated[bool, Opt("--full-vocab", help="Search CLIP's whole vocabulary even for tinyface (default there: the world's caption words).")] = False,
 ) -> None:
     """The vocabulary tokens nearest to each learned context vector, per class: what the context 'says'."""
     from trainer.evaluate.interpret import interpret as interpret_checkpoint
     from trainer.evaluate.interpret import save_interpretation
 
     with trainer_errors():
-        result = interpret_checkpoint(path, top_k, metric, pretrained)
+        result = interpret_checkpoint(path, top_k, metric, pretrained, full_vocab)
     written = save_interpretation(result, out)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))

@@ -23,6 +23,8 @@ from trainer.evaluate.common import trainer_errors, write_csv, write_json
 from trainer.inference import load_for_inference, resolve_checkpoint
 from trainer.model.backbone import create_backbone
 from trainer.model.config import ModelConfig
+from trainer.model.tinyface import TINYFACE
+from trainer.world.captions import caption_token_ids
 
 METRICS = ("cosine", "l2")
 SPECIAL_IDS = (SOS_ID, EOS_ID)
@@ -44,7 +46,8 @@ class InterpretResult:
         return dict(self.__dict__)
 
 
-def interpret(path: str | Path, top_k: int = 5, metric: str = "cosine", pretrained: str | None = None) -> InterpretResult:
+def interpret(path: str | Path, top_k: int = 5, metric: str = "cosine", pretrained: str | None = None,
+              full_vocab: bool = False) -> InterpretResult:
     """Nearest vocabulary tokens to every learned context vector of a checkpoint (or run folder)."""
     if metric not in METRICS:
         raise EvalError(f"--metric must be one of {', '.join(METRICS)}; got {metric!r}")
@@ -57,7 +60,7 @@ def interpret(path: str | Path, top_k: int = 5, metric: str = "cosine", pretrain
     if learner is None or learner.ctx is None:
         raise EvalError(f"{ckpt} has no learned context (mode {model.config.mode!r}, n_ctx "
                         f"{model.config.effective_n_ctx}); only runs with learned context can be interpreted")
-    ids, table, vocabulary = vocabulary_table(model, pretrained)
+    ids, table, vocabulary = vocabulary_table(model, pretrained, full_vocab)
     ctx = learner.ctx.detach().float()  # (n_cls, M, D) or (M, D)
     specific = ctx.dim() == 3
     groups = ctx if specific else ctx.unsqueeze(0)  # (G, M, D)
@@ -82,8 +85,10 @@ def nearest(vectors: Any, table: Any, k: int, metric: str) -> tuple[Any, Any]:
     return scores, index
 
 
-def vocabulary_table(model: Any, pretrained: str | None) -> tuple[Any, Any, str]:
-    """(token ids (V,), embeddings (V, D), description) for the nearest-token search."""
+def vocabulary_table(model: Any, pretrained: str | None, full_vocab: bool = False) -> tuple[Any, Any, str]:
+    """(token ids (V,), embeddings (V, D), description) for the nearest-token search. The tiny
+    face-CLIP's text side only ever saw the world's captions (its other rows are untrained noise), so
+    for it the search is over the caption vocabulary unless `full_vocab`."""
     learner = model.prompt_learner
     weights = pretrained or model.config.pretrained
     if weights:
@@ -91,6 +96,11 @@ def vocabulary_table(model: Any, pretrained: str | None) -> tuple[Any, Any, str]
         _check_table(table, learner, weights)
         keep = torch.ones(table.shape[0], dtype=torch.bool)
         keep[list(SPECIAL_IDS)] = False
+        if model.config.backbone == TINYFACE and not full_vocab:
+            world = torch.zeros_like(keep)
+            world[sorted(caption_token_ids())] = True
+            ids = torch.nonzero(keep & world).squeeze(1)  # (V,)
+            return ids, table[ids].float(), f"the face world's captions ({len(ids)} tokens) from {weights}"
         ids = torch.nonzero(keep).squeeze(1)  # (V,)
         return ids, table[ids].float(), f"full ({len(ids)} tokens) from {weights}"
     token_ids = learner.token_ids  # (n_cls, L0)

@@ -46,6 +46,7 @@ def save_pretrained(out: Path, model: nn.Module, model_cfg: dict[str, Any],
         tmp.mkdir(parents=True)
         state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "open_clip", "dtype": "float16"})
+        os.chmod(tmp / WEIGHTS_NAME, 0o644)
         (tmp / "config.json").write_text(json.dumps({"model_cfg": model_cfg, "quick_gelu": True},
                                                     indent=2, sort_keys=True) + "\n", encoding="utf-8")
         card = {**card, "weights_sha256": file_sha256(tmp / WEIGHTS_NAME),

@@ -113,3 +113,16 @@ def caption(au: np.ndarray, ident: Identity, rng: np.random.Generator, blink: bo
 
 def _a(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
+
+
+def caption_token_ids() -> frozenset[int]:
+    """Every BPE token a caption of the world can contain: the vocabulary the tiny face-CLIP's text
+    side was trained on (`interpret` reads learned contexts against it)."""
+    from promptkit.tokens import encode_text
+
+    from trainer.world.face import BACKGROUNDS, FACE_SHAPES, SKIN_TONES
+
+    texts = [p for group in PHRASES.values() for p in group] + list(RESTING) + list(BLINK)
+    texts += [p for group in ABSENT.values() for p in group] + [t for t, _ in TEMPLATES]
+    texts += list(SKIN_TONES) + list(FACE_SHAPES) + list(BACKGROUNDS) + ["with hair on a an background skin face and"]
+    return frozenset(i for text in texts for i in encode_text(text.replace("{", " ").replace("}", " ")))
