@@ -128,8 +128,15 @@ class DFERCLIP(nn.Module):
             return video @ text.t() * scale  # (B, n_cls)
 
     def train(self, mode: bool = True) -> "DFERCLIP":
+        """Train mode, with the image encoder's batch norms (ResNet towers) kept on their pretrained
+        statistics: fine-tuning then does not depend on the batch size or on how a batch is split
+        over DDP ranks (their scale and shift still learn)."""
         self._text_cache = None
-        return super().train(mode)
+        super().train(mode)
+        for module in self.image_encoder.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+        return self
 
     def _check_frames(self, frames: torch.Tensor) -> None:
         if not isinstance(frames, torch.Tensor) or frames.dim() != 5 or frames.shape[2] != 3:
