@@ -42,17 +42,20 @@ def cli_options(*, seed: int | None = None, select: str | None = None, val_fract
                 batch: int | None = None, accum: int | None = None, lr_image: float | None = None,
                 lr_temporal: float | None = None, lr_prompt: float | None = None, clip_grad: float | None = None,
                 text: str | None = None, descriptions: str | None = None, store: str | None = None,
-                allow_overlap: bool | None = None) -> dict[str, Any]:
+                allow_overlap: bool | None = None, label_smoothing: float | None = None,
+                balanced_sampling: bool | None = None, ema: float | None = None, test_views: str | None = None,
+                logger: str | None = None) -> dict[str, Any]:
     """The nested options layer from the commands' flat option values (None: not given)."""
     return {
         "seed": seed, "select": select, "val_fraction": val_fraction, "precision": precision, "device": device,
-        "deterministic": deterministic, "ckpt_every_steps": ckpt_every_steps,
+        "deterministic": deterministic, "ckpt_every_steps": ckpt_every_steps, "logger": logger,
         "model": {"backbone": backbone, "pretrained": pretrained},
         "data": {"dataset": dataset, "data_root": data_root, "fold": fold, "train_list": train_list,
                  "test_list": test_list, "classes": classes, "num_segments": frames, "workers": workers,
-                 "allow_overlap": allow_overlap},
+                 "allow_overlap": allow_overlap, "balanced_sampling": balanced_sampling, "test_views": test_views},
         "optim": {"epochs": epochs, "batch": batch, "accum_steps": accum, "lr_image": lr_image,
-                  "lr_temporal": lr_temporal, "lr_prompt": lr_prompt, "clip_grad": clip_grad},
+                  "lr_temporal": lr_temporal, "lr_prompt": lr_prompt, "clip_grad": clip_grad,
+                  "label_smoothing": label_smoothing, "ema": ema},
         "text": text_options(text, descriptions, store),
     }
 

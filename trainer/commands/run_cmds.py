@@ -75,6 +75,11 @@ def run(
     device: Optional[str] = typer.Option(None, help="auto | cpu | cuda."),
     deterministic: Optional[bool] = typer.Option(None, "--deterministic/--no-deterministic", help="Deterministic kernels."),
     ckpt_every_steps: Optional[int] = typer.Option(None, help="Also save last.pt every N optimiser steps."),
+    label_smoothing: Optional[float] = typer.Option(None, help="Label smoothing of the cross-entropy, 0 <= X < 1 (off: 0)."),
+    balanced_sampling: Optional[bool] = typer.Option(None, "--balanced-sampling", help="Draw train clips class-balanced (seeded per epoch)."),
+    ema: Optional[float] = typer.Option(None, help="Evaluate an EMA of the trainable weights with this decay, in (0, 1)."),
+    test_views: Optional[str] = typer.Option(None, help="CLIPSxCROPS test views, logits averaged (e.g. 2x3; default 1x1)."),
+    logger: Optional[str] = typer.Option(None, help="none | tensorboard | wandb | mlflow (files under the run folder)."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/<time>-<preset>)."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last.pt (its own config.json is used)."),
     overwrite: bool = typer.Option(False, help="Replace the run files in an existing --out."),
@@ -92,7 +97,8 @@ def run(
         dataset=dataset, data_root=data_root, train_list=train_list, test_list=test_list, classes=classes,
         frames=frames, workers=workers, epochs=epochs, batch=batch, accum=accum, lr_image=lr_image,
         lr_temporal=lr_temporal, lr_prompt=lr_prompt, clip_grad=clip_grad, text=text, descriptions=descriptions,
-        store=store, allow_overlap=allow_overlap,
+        store=store, allow_overlap=allow_overlap, label_smoothing=label_smoothing,
+        balanced_sampling=balanced_sampling, ema=ema, test_views=test_views, logger=logger,
     )
     if resume:
         if out is None:
