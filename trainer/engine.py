@@ -41,6 +41,7 @@ from trainer.inputs import InputError, RunInputs
 from trainer.model import autocast_for, build_model
 from trainer.model import checkpoint as ckpt
 from trainer.model.checkpoint import load_state, model_payload
+from trainer.tracking import NullTracker, open_tracker
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +215,7 @@ class Trainer:
         if inputs.val:
             _, self.val_loader = make_loader(inputs.val, size, train=False, config=config, ctx=ctx, batch=eval_batch)
         self.state = fresh_state()
+        self.tracker = NullTracker()  # opened by fit(), on rank 0 only
         counts = f"parameters: {self.params['trainable_params']:,} trainable of {self.params['total_params']:,}"
         for line in filter(None, [counts, self.train_set.mismatch_summary()]):
             self._note(line)
@@ -272,13 +274,21 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train the remaining epochs, evaluating after each; return summary.json's content."""
         epochs = self.config.optim.epochs
-        while self.state["epoch"] < epochs:
-            epoch = self.state["epoch"]
-            self._train_epoch(epoch)
-            record = self._end_epoch(epoch)
-            if self.ctx.is_main:
-                self.progress.epoch_end(record)
-        return self._finish()
+        if self.ctx.is_main:
+            self.tracker = open_tracker(self.config.logger, self.run_dir, self.config.to_dict())
+        try:
+            while self.state["epoch"] < epochs:
+                epoch = self.state["epoch"]
+                self._train_epoch(epoch)
+                record = self._end_epoch(epoch)
+                if self.ctx.is_main:
+                    self.progress.epoch_end(record)
+                    self.tracker.log_epoch(record, tuple(self.inputs.classes))
+            summary = self._finish()
+            self.tracker.finish(self.config.to_dict(), summary)
+            return summary
+        finally:
+            self.tracker.close()
 
     def _train_epoch(self, epoch: int) -> None:
         done = self.state["step_in_epoch"]
@@ -300,6 +310,7 @@ class Trainer:
             self.state["global_step"] += 1
             if self.ctx.is_main:
                 self.progress.step(n, loss_sum / max(n, 1), self._lrs())
+                self.tracker.log_step(self.state["global_step"], loss_sum / max(n, 1), self._lrs())
             if every and self.state["global_step"] % every == 0 and self.state["step_in_epoch"] < steps:
                 self.save_last()
 
