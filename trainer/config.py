@@ -32,7 +32,7 @@ AUGMENT_PRESETS = ("dfew", "ferv39k", "mafw", "light", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
 OPTIMIZERS = ("sgd", "adamw")
 SELECTIONS = ("last", "val", "best-test-war")
-TEXT_SOURCES = ("descriptions", "classnames", "template")
+TEXT_SOURCES = ("descriptions", "classnames", "template", "random_words")
 DEVICES = ("auto", "cpu", "cuda")
 LOGGERS = ("none", "tensorboard", "wandb", "mlflow")
 PRESETS = ("default", "dfew", "ferv39k", "mafw")
@@ -170,7 +170,9 @@ class OptimConfig:
 
 @dataclass
 class TextConfig:
-    """The class texts: a descriptor set (`descriptions`), the class names, or a manual template."""
+    """The class texts: a descriptor set (`descriptions`), the class names, a manual template, or
+    `random_words` (the descriptor set's descriptions replaced by seeded random words of the same
+    token length: WaffleCLIP's control, `promptkit.random_words`)."""
 
     source: str = "descriptions"
     descriptions: str = "v1"

@@ -18,18 +18,18 @@ from trainer.errors import ConfigError
 
 
 def text_options(text: str | None, descriptions: str | None, store: str | None) -> dict[str, Any]:
-    """The `text` section from `--text descriptions|classnames|template:NAME`, `--descriptions`, `--store`."""
+    """The `text` section from `--text descriptions|classnames|random_words|template:NAME`, `--descriptions`, `--store`."""
     out: dict[str, Any] = {"descriptions": descriptions, "store": store}
-    if descriptions is not None:
+    if descriptions is not None and text != "random_words":
         out["source"] = "descriptions"
     if text is None:
         return out
-    if text in ("descriptions", "classnames"):
+    if text in ("descriptions", "classnames", "random_words"):
         out["source"] = text
     elif text.startswith("template:") and len(text) > len("template:"):
         out.update(source="template", template=text[len("template:"):])
     else:
-        raise ConfigError(f"--text takes descriptions, classnames or template:NAME_OR_PATH; got {text!r}")
+        raise ConfigError(f"--text takes descriptions, classnames, random_words or template:NAME_OR_PATH; got {text!r}")
     return out
 
 

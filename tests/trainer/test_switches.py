@@ -11,6 +11,9 @@ import pytest
 import torch
 from torch import nn
 
+from promptkit.store import Store, resolve_store_root
+from promptkit.tokens import count_tokens
+
 from trainer.cli import main
 from trainer.config import parse_views, resolve_config
 from trainer.data.annotations import read_annotations
@@ -208,3 +211,18 @@ def test_bad_test_views_are_one_clear_error(spec):
 def test_bad_test_views_on_the_cli(clips, capsys, tmp_path):
     code, _, err = cli(capsys, *run_args(clips, tmp_path / "bad", "--test-views", "3"))
     assert code != 0 and "--test-views takes CLIPSxCROPS" in err and len(err.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------- 7. random-words control
+def test_random_words_text_source(clips, capsys, tmp_path):
+    out = tmp_path / "rw"
+    assert cli(capsys, *run_args(clips, out, "--text", "random_words"))[0] == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["text"]["source"] == "random_words" and summary["text"]["set_id"] == "dfew/v1"
+    state = torch.load(out / "best.pt", weights_only=True)
+    words = state["model"]["texts"]["texts"]
+    assert state["model"]["texts"]["source"] == "random_words"
+    ds = Store(resolve_store_root(None)).resolve("dfew/v1", "dfew")  # the descriptions it stands in for
+    descriptions = [e.description for e in ds.classes]
+    assert [count_tokens(w) for w in words] == [count_tokens(d) for d in descriptions]
+    assert words != descriptions and summary["text"]["content_hash"] != ds.content_hash

@@ -56,7 +56,7 @@ def run(
     classes: Optional[str] = typer.Option(None, help="Class set for hand-made lists: dfew | mafw | 'a,b,c' | a file."),
     allow_overlap: Optional[bool] = typer.Option(None, "--allow-overlap", help="Train even when clips are in both the train and the test list."),
     descriptions: Optional[str] = typer.Option(None, help="Descriptor set: v2 | mafw/v2 | path.json."),
-    text: Optional[str] = typer.Option(None, help="descriptions | classnames | template:NAME (e.g. template:photo_of)."),
+    text: Optional[str] = typer.Option(None, help="descriptions | classnames | random_words (WaffleCLIP control) | template:NAME (e.g. template:photo_of)."),
     store: Optional[str] = typer.Option(None, help="Descriptor store folder (default ./descriptions, then the shipped sets)."),
     backbone: Optional[str] = typer.Option(None, help="open_clip model name or tiny."),
     pretrained: Optional[str] = typer.Option(None, help="Weights file or folder for the backbone (offline)."),
