@@ -44,12 +44,12 @@ def cli_options(*, seed: int | None = None, select: str | None = None, val_fract
                 text: str | None = None, descriptions: str | None = None, store: str | None = None,
                 allow_overlap: bool | None = None, label_smoothing: float | None = None,
                 balanced_sampling: bool | None = None, ema: float | None = None, test_views: str | None = None,
-                logger: str | None = None) -> dict[str, Any]:
+                logger: str | None = None, peft: str | None = None) -> dict[str, Any]:
     """The nested options layer from the commands' flat option values (None: not given)."""
     return {
         "seed": seed, "select": select, "val_fraction": val_fraction, "precision": precision, "device": device,
         "deterministic": deterministic, "ckpt_every_steps": ckpt_every_steps, "logger": logger,
-        "model": {"backbone": backbone, "pretrained": pretrained},
+        "model": {"backbone": backbone, "pretrained": pretrained, "peft": peft},
         "data": {"dataset": dataset, "data_root": data_root, "fold": fold, "train_list": train_list,
                  "test_list": test_list, "classes": classes, "num_segments": frames, "workers": workers,
                  "allow_overlap": allow_overlap, "balanced_sampling": balanced_sampling, "test_views": test_views},

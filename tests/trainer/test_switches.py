@@ -24,7 +24,12 @@ from trainer.data.transforms import crop_views
 from trainer.distributed import EpochSampler
 from trainer.ema import WeightEMA
 from trainer.engine import Trainer, class_balanced_weights, parameter_counts
-from trainer.errors import ConfigError
+from trainer.errors import ConfigError, ModelConfigError
+from trainer.model.checkpoint import model_from_payload, model_payload
+from trainer.model.config import ModelConfig
+from trainer.model.dferclip import build_model
+from trainer.model.peft import apply_peft
+from trainer.model.texts import ClassTexts
 
 
 @pytest.fixture(scope="module")
@@ -226,3 +231,50 @@ def test_random_words_text_source(clips, capsys, tmp_path):
     descriptions = [e.description for e in ds.classes]
     assert [count_tokens(w) for w in words] == [count_tokens(d) for d in descriptions]
     assert words != descriptions and summary["text"]["content_hash"] != ds.content_hash
+
+
+# ---------------------------------------------------------------------- 8. PEFT
+def _encoder_pair(peft: str):
+    texts = ClassTexts.from_class_names(["a", "b", "c"])
+    plain = build_model(ModelConfig(backbone="tinyface", pretrained="world", num_frames=2), texts)
+    adapted = build_model(ModelConfig(backbone="tinyface", pretrained="world", num_frames=2, peft=peft), texts)
+    return plain, adapted, torch.rand(4, 3, plain.image_size, plain.image_size)
+
+
+@pytest.mark.parametrize("peft", ["lora", "adapter"])
+def test_peft_starts_from_the_pretrained_function_and_trains_only_its_weights(peft):
+    plain, adapted, x = _encoder_pair(peft)
+    with torch.no_grad():
+        assert torch.allclose(plain.image_encoder(x), adapted.image_encoder(x), atol=1e-5)  # zero-initialised deltas
+    trainable = [n for n, p in adapted.image_encoder.named_parameters() if p.requires_grad]
+    assert trainable and all(("lora_" in n) or (".adapter." in f".{n}") for n in trainable)
+    frozen = {n: p.detach().clone() for n, p in adapted.image_encoder.named_parameters() if not p.requires_grad}
+    opt = torch.optim.SGD([p for p in adapted.image_encoder.parameters() if p.requires_grad], lr=0.1)
+    for _ in range(2):  # B (or up) moves on the first step, the whole delta on the second
+        opt.zero_grad()
+        adapted.image_encoder(x).pow(2).sum().backward()
+        opt.step()
+    with torch.no_grad():
+        assert not torch.allclose(plain.image_encoder(x), adapted.image_encoder(x), atol=1e-5)
+    assert all(torch.equal(p, frozen[n]) for n, p in adapted.image_encoder.named_parameters() if n in frozen)
+    rebuilt = model_from_payload(model_payload(adapted))  # the normal checkpoint carries the deltas
+    with torch.no_grad():
+        assert torch.allclose(rebuilt.image_encoder(x), adapted.image_encoder(x), atol=1e-6)
+
+
+def test_peft_on_an_encoder_it_cannot_wrap_is_one_error():
+    with pytest.raises(ModelConfigError, match="cannot adapt the image encoder of backbone 'convnet'"):
+        apply_peft(nn.Sequential(nn.Conv2d(3, 4, 3)), "lora", "convnet", rank=2, alpha=4, hidden=4)
+    with pytest.raises(ModelConfigError, match="no transformer block or attention pool"):
+        apply_peft(nn.Sequential(nn.Conv2d(3, 4, 3)), "adapter", "convnet", rank=2, alpha=4, hidden=4)
+    with pytest.raises(ModelConfigError, match="mode 'linear_probe' does not train it"):
+        ModelConfig(mode="linear_probe", peft="lora")
+
+
+def test_peft_run_trains_fewer_parameters(baseline, clips, capsys, tmp_path):
+    out = tmp_path / "lora"
+    assert cli(capsys, *run_args(clips, out, "--peft", "lora"))[0] == 0
+    lora, base = (json.loads((d / "summary.json").read_text()) for d in (out, baseline))
+    assert lora["trainable_params"] < base["trainable_params"] and lora["total_params"] > base["total_params"]
+    code, _, err = cli(capsys, *run_args(clips, tmp_path / "bad", "--peft", "prefix"))
+    assert code != 0 and "peft must be one of none, lora, adapter" in err

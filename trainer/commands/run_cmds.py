@@ -80,6 +80,7 @@ def run(
     ema: Optional[float] = typer.Option(None, help="Evaluate an EMA of the trainable weights with this decay, in (0, 1)."),
     test_views: Optional[str] = typer.Option(None, help="CLIPSxCROPS test views, logits averaged (e.g. 2x3; default 1x1)."),
     logger: Optional[str] = typer.Option(None, help="none | tensorboard | wandb | mlflow (files under the run folder)."),
+    peft: Optional[str] = typer.Option(None, help="lora | adapter: train only LoRA deltas / bottleneck adapters in the image encoder."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/<time>-<preset>)."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last.pt (its own config.json is used)."),
     overwrite: bool = typer.Option(False, help="Replace the run files in an existing --out."),
@@ -98,7 +99,7 @@ def run(
         frames=frames, workers=workers, epochs=epochs, batch=batch, accum=accum, lr_image=lr_image,
         lr_temporal=lr_temporal, lr_prompt=lr_prompt, clip_grad=clip_grad, text=text, descriptions=descriptions,
         store=store, allow_overlap=allow_overlap, label_smoothing=label_smoothing,
-        balanced_sampling=balanced_sampling, ema=ema, test_views=test_views, logger=logger,
+        balanced_sampling=balanced_sampling, ema=ema, test_views=test_views, logger=logger, peft=peft,
     )
     if resume:
         if out is None:
