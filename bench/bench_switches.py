@@ -28,6 +28,8 @@ ROWS: list[tuple[str, list[str]]] = [
     ("random_words", ["--text", "random_words"]),
     ("lora", ["--peft", "lora"]),
     ("adapter", ["--peft", "adapter"]),
+    ("layer_decay_adamw", ["--layer-decay", "0.75", "--set", "optim.optimizer=adamw"]),
+    ("mixup", ["--mixup", "0.2"]),
 ]
 
 

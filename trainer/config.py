@@ -135,6 +135,8 @@ class OptimConfig:
     drop_last: bool = True
     label_smoothing: float = 0.0
     ema: float | None = None  # decay of an exponential moving average of the trainable weights
+    layer_decay: float | None = None  # image encoder lr x decay ** (depth below the top)
+    mixup: float = 0.0  # Beta(alpha, alpha) of mixup; 0: off
 
 
     def __post_init__(self) -> None:
@@ -162,6 +164,10 @@ class OptimConfig:
             raise ConfigError(f"optim.label_smoothing must be in [0, 1); got {self.label_smoothing!r}")
         if self.ema is not None and not 0 < self.ema < 1:
             raise ConfigError(f"optim.ema (--ema DECAY) must be in (0, 1), e.g. 0.999; got {self.ema!r}")
+        if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
+            raise ConfigError(f"optim.layer_decay must be in (0, 1], e.g. 0.75; got {self.layer_decay!r}")
+        if self.mixup < 0:
+            raise ConfigError(f"optim.mixup (the Beta alpha) must be >= 0 (0: off); got {self.mixup!r}")
 
     def lrs(self) -> dict[str, float]:
         """Learning rate per model part, keyed like `DFERCLIP.param_groups`."""

@@ -41,6 +41,7 @@ from trainer.inputs import InputError, RunInputs
 from trainer.model import autocast_for, build_model
 from trainer.model import checkpoint as ckpt
 from trainer.model.checkpoint import load_state, model_payload
+from trainer.model.layer_decay import layer_groups
 from trainer.tracking import NullTracker, open_tracker
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,11 @@ class Trainer:
         self.per_rank = optim.batch // ctx.world_size
         self.core = build_model(config.model_config(), inputs.texts).to(ctx.device)
         groups = self.core.param_groups(optim.lrs())
+        if optim.layer_decay is not None:  # the image group split by depth, each with its decayed rate
+            image = [g for g in groups if g["name"] == "image"]
+            groups = [g for g in groups if g["name"] != "image"]
+            if image:
+                groups = layer_groups(self.core.image_encoder, optim.lr_image, optim.layer_decay) + groups
         if not groups:
             raise InputError(f"model mode {self.core.config.mode!r} has nothing to train; evaluate it with `trainer eval`")
         self.params = parameter_counts(self.core)
@@ -324,10 +330,17 @@ class Trainer:
         for i, (f, y) in enumerate(chunks):
             sync = i == len(chunks) - 1 or not self.ctx.distributed
             with (contextlib.nullcontext() if sync else self.model.no_sync()):
+                x, y = to_model_input(f, self.ctx.device), y.to(self.ctx.device)  # (b, T, 3, H, W), (b,)
+                mix = self._mixup(len(y), i)
+                if mix is not None:
+                    lam, perm = mix
+                    x = lam * x + (1.0 - lam) * x[perm]  # (b, T, 3, H, W)
                 with autocast_for(self.ctx.device, cfg.precision):
-                    logits = self.model(to_model_input(f, self.ctx.device))  # (b, C)
-                ce = F.cross_entropy(logits.float(), y.to(self.ctx.device), reduction="sum",
-                                     label_smoothing=cfg.optim.label_smoothing)
+                    logits = self.model(x).float()  # (b, C)
+                smooth = cfg.optim.label_smoothing
+                ce = F.cross_entropy(logits, y, reduction="sum", label_smoothing=smooth)
+                if mix is not None:
+                    ce = lam * ce + (1.0 - lam) * F.cross_entropy(logits, y[perm], reduction="sum", label_smoothing=smooth)
                 self.scaler.scale(ce / n_rank).backward()
             local += torch.tensor([ce.item(), len(y)], dtype=torch.float64)
         total = all_reduce_sum(local, self.ctx).cpu()
@@ -343,6 +356,16 @@ class Trainer:
         if self.ema is not None:
             self.ema.update()
         return float(total[0]), int(total[1])
+
+    def _mixup(self, n: int, chunk: int) -> tuple[float, torch.Tensor] | None:
+        """Mixup's (lambda, partner permutation) for one chunk, a pure function of (seed, step, rank,
+        chunk) so a resumed run mixes the same pairs; None when off."""
+        alpha = self.config.optim.mixup
+        if alpha <= 0:
+            return None
+        rng = np.random.default_rng([self.config.seed, self.state["global_step"], self.ctx.rank, chunk, 0x313])
+        lam = float(rng.beta(alpha, alpha))
+        return lam, torch.from_numpy(rng.permutation(n)).to(self.ctx.device)
 
     def _lrs(self) -> dict[str, float]:
         return {g.get("name", str(i)): g["lr"] for i, g in enumerate(self.optimizer.param_groups)}

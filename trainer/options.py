@@ -44,7 +44,8 @@ def cli_options(*, seed: int | None = None, select: str | None = None, val_fract
                 text: str | None = None, descriptions: str | None = None, store: str | None = None,
                 allow_overlap: bool | None = None, label_smoothing: float | None = None,
                 balanced_sampling: bool | None = None, ema: float | None = None, test_views: str | None = None,
-                logger: str | None = None, peft: str | None = None) -> dict[str, Any]:
+                logger: str | None = None, peft: str | None = None, layer_decay: float | None = None,
+                mixup: float | None = None) -> dict[str, Any]:
     """The nested options layer from the commands' flat option values (None: not given)."""
     return {
         "seed": seed, "select": select, "val_fraction": val_fraction, "precision": precision, "device": device,
@@ -55,7 +56,7 @@ def cli_options(*, seed: int | None = None, select: str | None = None, val_fract
                  "allow_overlap": allow_overlap, "balanced_sampling": balanced_sampling, "test_views": test_views},
         "optim": {"epochs": epochs, "batch": batch, "accum_steps": accum, "lr_image": lr_image,
                   "lr_temporal": lr_temporal, "lr_prompt": lr_prompt, "clip_grad": clip_grad,
-                  "label_smoothing": label_smoothing, "ema": ema},
+                  "label_smoothing": label_smoothing, "ema": ema, "layer_decay": layer_decay, "mixup": mixup},
         "text": text_options(text, descriptions, store),
     }
 

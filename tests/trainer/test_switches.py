@@ -28,6 +28,7 @@ from trainer.errors import ConfigError, ModelConfigError
 from trainer.model.checkpoint import model_from_payload, model_payload
 from trainer.model.config import ModelConfig
 from trainer.model.dferclip import build_model
+from trainer.model.layer_decay import layer_groups
 from trainer.model.peft import apply_peft
 from trainer.model.texts import ClassTexts
 
@@ -278,3 +279,27 @@ def test_peft_run_trains_fewer_parameters(baseline, clips, capsys, tmp_path):
     assert lora["trainable_params"] < base["trainable_params"] and lora["total_params"] > base["total_params"]
     code, _, err = cli(capsys, *run_args(clips, tmp_path / "bad", "--peft", "prefix"))
     assert code != 0 and "peft must be one of none, lora, adapter" in err
+
+
+# ---------------------------------------------------------------------- 9. layer-wise lr decay, mixup
+def test_layer_groups_decay_with_depth():
+    texts = ClassTexts.from_class_names(["a", "b", "c"])
+    model = build_model(ModelConfig(backbone="tiny", num_frames=2), texts)  # a 2-block ViT
+    groups = layer_groups(model.image_encoder, 1.0, 0.5)
+    assert [(g["name"], g["lr"]) for g in groups] == [("image.l0", 0.125), ("image.l1", 0.25), ("image.l2", 0.5), ("image.l3", 1.0)]
+    names = {id(p): n for n, p in model.image_encoder.named_parameters()}
+    assert all(names[id(p)].startswith("transformer.resblocks.1.") for p in groups[2]["params"])
+    assert sum(len(g["params"]) for g in groups) == len(list(model.image_encoder.parameters()))
+
+
+def test_layer_decay_and_mixup_runs(baseline, clips, capsys, tmp_path):
+    out = tmp_path / "lld"
+    assert cli(capsys, *run_args(clips, out, "--layer-decay", 0.5, "--set", "optim.optimizer=adamw"))[0] == 0
+    lrs = history(out)[0]["lr"]
+    assert "image" not in lrs and lrs["image.l5"] == pytest.approx(2 * lrs["image.l4"]) and "temporal" in lrs
+    out = tmp_path / "mix"
+    assert cli(capsys, *run_args(clips, out, "--mixup", 0.4))[0] == 0
+    assert history(out)[0]["train_loss"] != history(baseline)[0]["train_loss"]
+    for flag, value, message in (("--mixup", "-1", "optim.mixup"), ("--layer-decay", "1.5", "optim.layer_decay")):
+        code, _, err = cli(capsys, *run_args(clips, tmp_path / "bad", flag, value))
+        assert code != 0 and message in err and len(err.strip().splitlines()) == 1

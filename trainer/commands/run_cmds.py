@@ -81,6 +81,8 @@ def run(
     test_views: Optional[str] = typer.Option(None, help="CLIPSxCROPS test views, logits averaged (e.g. 2x3; default 1x1)."),
     logger: Optional[str] = typer.Option(None, help="none | tensorboard | wandb | mlflow (files under the run folder)."),
     peft: Optional[str] = typer.Option(None, help="lora | adapter: train only LoRA deltas / bottleneck adapters in the image encoder."),
+    layer_decay: Optional[float] = typer.Option(None, help="Layer-wise lr decay of the image encoder, in (0, 1] (e.g. 0.75 with --set optim.optimizer=adamw)."),
+    mixup: Optional[float] = typer.Option(None, help="Mixup of train clips with Beta(alpha, alpha), alpha > 0 (off: 0)."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/<time>-<preset>)."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last.pt (its own config.json is used)."),
     overwrite: bool = typer.Option(False, help="Replace the run files in an existing --out."),
@@ -100,6 +102,7 @@ def run(
         lr_temporal=lr_temporal, lr_prompt=lr_prompt, clip_grad=clip_grad, text=text, descriptions=descriptions,
         store=store, allow_overlap=allow_overlap, label_smoothing=label_smoothing,
         balanced_sampling=balanced_sampling, ema=ema, test_views=test_views, logger=logger, peft=peft,
+        layer_decay=layer_decay, mixup=mixup,
     )
     if resume:
         if out is None:
