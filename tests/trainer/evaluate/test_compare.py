@@ -108,7 +108,7 @@ def test_interpret_reads_a_trainer_run(tiny, tmp_path):
     data = json.loads((tmp_path / "ctx.json").read_text())
     assert [c["class"] for c in data["contexts"]] == CLASSES
     assert all(len(c["positions"]) == 8 and all(len(p) == 2 for p in c["positions"]) for c in data["contexts"])
-    assert data["vocabulary"].startswith("class texts only")
+    assert data["vocabulary"].startswith("full (49406 tokens) from world")  # the default preset reads tinyface's vocabulary
     assert (tmp_path / "ctx.csv").is_file() and "happiness: reads as" in result.out
 
 
