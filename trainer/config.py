@@ -32,8 +32,9 @@ AUGMENT_PRESETS = ("dfew", "ferv39k", "mafw", "light", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
 OPTIMIZERS = ("sgd", "adamw")
 SELECTIONS = ("last", "val", "best-test-war")
-TEXT_SOURCES = ("descriptions", "classnames", "template")
+TEXT_SOURCES = ("descriptions", "classnames", "template", "random_words")
 DEVICES = ("auto", "cpu", "cuda")
+LOGGERS = ("none", "tensorboard", "wandb", "mlflow")
 PRESETS = ("default", "dfew", "ferv39k", "mafw")
 FOLDS_PER_DATASET = {"dfew": 5, "ferv39k": 1, "mafw": 5}
 
@@ -62,8 +63,11 @@ class DataConfig:
     synth_test_per_class: int = 15
     synth_size: int = 96
     synth_style: str = "cartoon"  # cartoon | chalk (the held-out renderer variant)
+    balanced_sampling: bool = False  # draw train clips with probability 1 / (clips of their class)
+    test_views: str = "1x1"  # CLIPSxCROPS: logits averaged over temporal clips x spatial crops
 
     def __post_init__(self) -> None:
+        parse_views(self.test_views)
         if self.dataset is not None and self.dataset not in DATASETS:
             raise ConfigError(f"data.dataset must be one of {', '.join(DATASETS)}; got {self.dataset!r}")
         if self.dataset is not None:
@@ -92,6 +96,19 @@ class DataConfig:
     def synthetic(self) -> bool:
         return self.dataset is None and self.train_list is None
 
+    @property
+    def views(self) -> tuple[int, int]:
+        """(temporal clips, spatial crops) of `test_views`."""
+        return parse_views(self.test_views)
+
+
+def parse_views(spec: object) -> tuple[int, int]:
+    """`"2x3"` -> (2, 3): temporal clips x spatial crops, both >= 1."""
+    clips, sep, crops = str(spec).strip().lower().partition("x")
+    if sep and clips.isdigit() and crops.isdigit() and int(clips) >= 1 and int(crops) >= 1:
+        return int(clips), int(crops)
+    raise ConfigError(f"--test-views takes CLIPSxCROPS with both >= 1 (e.g. 2x3); got {spec!r}")
+
 
 @dataclass
 class OptimConfig:
@@ -116,6 +133,11 @@ class OptimConfig:
     gamma: float = 0.1
     clip_grad: float | None = None
     drop_last: bool = True
+    label_smoothing: float = 0.0
+    ema: float | None = None  # decay of an exponential moving average of the trainable weights
+    layer_decay: float | None = None  # image encoder lr x decay ** (depth below the top)
+    mixup: float = 0.0  # Beta(alpha, alpha) of mixup; 0: off
+
 
     def __post_init__(self) -> None:
         self.milestones = tuple(int(m) for m in self.milestones)
@@ -138,6 +160,14 @@ class OptimConfig:
             raise ConfigError(f"optim.gamma must be in (0, 1]; got {self.gamma!r}")
         if self.clip_grad is not None and self.clip_grad <= 0:
             raise ConfigError(f"optim.clip_grad must be > 0 (or null for no clipping); got {self.clip_grad!r}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"optim.label_smoothing must be in [0, 1); got {self.label_smoothing!r}")
+        if self.ema is not None and not 0 < self.ema < 1:
+            raise ConfigError(f"optim.ema (--ema DECAY) must be in (0, 1), e.g. 0.999; got {self.ema!r}")
+        if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
+            raise ConfigError(f"optim.layer_decay must be in (0, 1], e.g. 0.75; got {self.layer_decay!r}")
+        if self.mixup < 0:
+            raise ConfigError(f"optim.mixup (the Beta alpha) must be >= 0 (0: off); got {self.mixup!r}")
 
     def lrs(self) -> dict[str, float]:
         """Learning rate per model part, keyed like `DFERCLIP.param_groups`."""
@@ -146,7 +176,9 @@ class OptimConfig:
 
 @dataclass
 class TextConfig:
-    """The class texts: a descriptor set (`descriptions`), the class names, or a manual template."""
+    """The class texts: a descriptor set (`descriptions`), the class names, a manual template, or
+    `random_words` (the descriptor set's descriptions replaced by seeded random words of the same
+    token length: WaffleCLIP's control, `promptkit.random_words`)."""
 
     source: str = "descriptions"
     descriptions: str = "v1"
@@ -176,6 +208,7 @@ class RunConfig:
     select: str = "last"
     val_fraction: float = 0.1
     ckpt_every_steps: int = 0
+    logger: str = "none"  # none | tensorboard | wandb | mlflow (trainer.tracking)
 
     def __post_init__(self) -> None:
         if isinstance(self.data, dict):
@@ -199,6 +232,8 @@ class RunConfig:
             raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}; got {self.select!r}")
         if self.select == "val" and not 0 < self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in (0, 1) with --select val; got {self.val_fraction!r}")
+        if self.logger not in LOGGERS:
+            raise ConfigError(f"logger must be one of {', '.join(LOGGERS)}; got {self.logger!r}")
         if self.ckpt_every_steps < 0:
             raise ConfigError(f"ckpt_every_steps must be >= 0 (0: only at epoch end); got {self.ckpt_every_steps!r}")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import torch
 import torch.distributed as dist
@@ -121,12 +121,19 @@ class EpochSampler(Sampler[int]):
     micro-batches is the same set of clips a single process would take as its k-th global batch.
     Resuming mid-epoch skips this rank's first items in the loader's `EpochTagged` wrapper
     (`dataset.set_epoch(epoch, start_index)`), not here.
+
+    With `weights` (one per clip, e.g. 1 / clips of its class for class-balanced sampling) a
+    shuffled epoch is `n` draws with replacement in proportion to the weights, from the same
+    `(seed, epoch)` generator, so it shards and resumes exactly like the permutation.
     """
 
     def __init__(self, n: int, *, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1,
-                 drop_last_multiple: int | None = None) -> None:
+                 drop_last_multiple: int | None = None, weights: Sequence[float] | None = None) -> None:
         if n < 1:
             raise DistributedError("cannot sample from an empty set of clips")
+        if weights is not None and (len(weights) != n or min(weights) < 0 or sum(weights) <= 0):
+            raise DistributedError(f"sampling weights must be {n} non-negative numbers with a positive sum")
+        self.weights = torch.tensor(list(weights), dtype=torch.float64) if weights is not None else None
         self.n = n
         self.shuffle = shuffle
         self.seed = seed
@@ -148,7 +155,10 @@ class EpochSampler(Sampler[int]):
         if self.shuffle:
             g = torch.Generator()
             g.manual_seed(self.seed * 1_000_003 + self.epoch)
-            perm = torch.randperm(self.n, generator=g).tolist()
+            if self.weights is not None:
+                perm = torch.multinomial(self.weights, self.n, replacement=True, generator=g).tolist()
+            else:
+                perm = torch.randperm(self.n, generator=g).tolist()
         else:
             perm = list(range(self.n))
         total = self._total()

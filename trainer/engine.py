@@ -35,11 +35,14 @@ from trainer import metrics, report
 from trainer.config import RunConfig, config_from_dict
 from trainer.data.dataset import VideoClipDataset, build_loader
 from trainer.distributed import DistContext, EpochSampler, all_reduce_sum, broadcast_object, gather_outputs
+from trainer.ema import WeightEMA
 from trainer.errors import TrainerError, TrainingStopped
 from trainer.inputs import InputError, RunInputs
 from trainer.model import autocast_for, build_model
 from trainer.model import checkpoint as ckpt
 from trainer.model.checkpoint import load_state, model_payload
+from trainer.model.layer_decay import layer_groups
+from trainer.tracking import NullTracker, open_tracker
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +114,12 @@ def evaluate(model: torch.nn.Module, loader, ctx: DistContext, precision: str = 
     with torch.no_grad():
         for frames, _labels in loader:
             with autocast_for(ctx.device, precision):
-                logits = model(to_model_input(frames, ctx.device))  # (b, C)
+                x = to_model_input(frames, ctx.device)  # (b, T, 3, H, W), or (b, V, T, 3, H, W) with test views
+                if x.dim() == 6:
+                    b, v = x.shape[:2]
+                    logits = model(x.flatten(0, 1)).view(b, v, -1).mean(dim=1)  # (b*V, C) -> (b, C)
+                else:
+                    logits = model(x)  # (b, C)
             outputs.append(logits.float().cpu())
             indices.append(torch.tensor([next(order) for _ in range(len(logits))]))
     return gather_outputs(torch.cat(indices), torch.cat(outputs), ctx)
@@ -134,13 +142,30 @@ def make_loader(records: list, image_size: int, *, train: bool, config: RunConfi
                 batch: int, augment: str | None = None):
     """A VideoClipDataset + loader whose sampler is the seeded, sharded, resumable EpochSampler."""
     dataset = VideoClipDataset(records, image_size, train=train, augment=augment if train else None,
-                               num_segments=config.data.num_segments, seed=config.seed)
+                               num_segments=config.data.num_segments, seed=config.seed,
+                               views=(1, 1) if train else config.data.views)
     multiple = config.optim.batch if (train and config.optim.drop_last) else None
+    weights = class_balanced_weights(dataset.labels) if (train and config.data.balanced_sampling) else None
     sampler = EpochSampler(len(dataset), shuffle=train, seed=config.seed, rank=ctx.rank,
-                           world_size=ctx.world_size, drop_last_multiple=multiple)
+                           world_size=ctx.world_size, drop_last_multiple=multiple, weights=weights)
     loader = build_loader(dataset, batch, shuffle=False, drop_last=False, workers=config.data.workers,
                           seed=config.seed, sampler=sampler)
     return dataset, loader
+
+
+def class_balanced_weights(labels: list[int]) -> list[float]:
+    """One weight per clip, 1 / (clips of its class): every class is drawn equally often."""
+    counts: dict[int, int] = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    return [1.0 / counts[label] for label in labels]
+
+
+def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
+    """`trainable_params` (requires grad) and `total_params` of a model (shared tensors once)."""
+    params = list(model.parameters())
+    return {"trainable_params": sum(p.numel() for p in params if p.requires_grad),
+            "total_params": sum(p.numel() for p in params)}
 
 
 def fresh_state() -> dict[str, Any]:
@@ -162,8 +187,15 @@ class Trainer:
         self.per_rank = optim.batch // ctx.world_size
         self.core = build_model(config.model_config(), inputs.texts).to(ctx.device)
         groups = self.core.param_groups(optim.lrs())
+        if optim.layer_decay is not None:  # the image group split by depth, each with its decayed rate
+            image = [g for g in groups if g["name"] == "image"]
+            groups = [g for g in groups if g["name"] != "image"]
+            if image:
+                groups = layer_groups(self.core.image_encoder, optim.lr_image, optim.layer_decay) + groups
         if not groups:
             raise InputError(f"model mode {self.core.config.mode!r} has nothing to train; evaluate it with `trainer eval`")
+        self.params = parameter_counts(self.core)
+        self.ema = WeightEMA(self.core, optim.ema) if optim.ema is not None else None
         self.model = self.core
         if ctx.distributed:
             self.model = DistributedDataParallel(self.core, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
@@ -189,7 +221,9 @@ class Trainer:
         if inputs.val:
             _, self.val_loader = make_loader(inputs.val, size, train=False, config=config, ctx=ctx, batch=eval_batch)
         self.state = fresh_state()
-        for line in filter(None, [self.train_set.mismatch_summary()]):
+        self.tracker = NullTracker()  # opened by fit(), on rank 0 only
+        counts = f"parameters: {self.params['trainable_params']:,} trainable of {self.params['total_params']:,}"
+        for line in filter(None, [counts, self.train_set.mismatch_summary()]):
             self._note(line)
 
     # ------------------------------------------------------------------ checkpoints
@@ -205,13 +239,16 @@ class Trainer:
         state = {**self._header(), "kind": "run", "model": model_payload(self.core),
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "scaler": self.scaler.state_dict(), "rng": ckpt.rng_state(), **self.state}
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
         ckpt.save_checkpoint(state, self.run_dir / "last.pt")
 
     def save_best(self, record: dict[str, Any]) -> None:
         if not self.ctx.is_main:
             return
-        state = {**self._header(), "kind": "model", "model": model_payload(self.core), "epoch": record["epoch"],
-                 "metrics": record}
+        with self._evaluated_weights():  # the weights the record's metrics were computed with
+            payload = model_payload(self.core)
+        state = {**self._header(), "kind": "model", "model": payload, "epoch": record["epoch"], "metrics": record}
         ckpt.save_checkpoint(state, self.run_dir / "best.pt")
 
     def restore(self, path: Path) -> None:
@@ -226,8 +263,14 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state.get("ema"))
         ckpt.set_rng_state(state["rng"])
         self.state = {key: state[key] for key in fresh_state()}
+
+    def _evaluated_weights(self) -> contextlib.AbstractContextManager:
+        """The EMA weights swapped in with --ema, else the model's own."""
+        return self.ema.swapped_in() if self.ema is not None else contextlib.nullcontext()
 
     def _note(self, message: str) -> None:
         if self.ctx.is_main:
@@ -237,13 +280,21 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train the remaining epochs, evaluating after each; return summary.json's content."""
         epochs = self.config.optim.epochs
-        while self.state["epoch"] < epochs:
-            epoch = self.state["epoch"]
-            self._train_epoch(epoch)
-            record = self._end_epoch(epoch)
-            if self.ctx.is_main:
-                self.progress.epoch_end(record)
-        return self._finish()
+        if self.ctx.is_main:
+            self.tracker = open_tracker(self.config.logger, self.run_dir, self.config.to_dict())
+        try:
+            while self.state["epoch"] < epochs:
+                epoch = self.state["epoch"]
+                self._train_epoch(epoch)
+                record = self._end_epoch(epoch)
+                if self.ctx.is_main:
+                    self.progress.epoch_end(record)
+                    self.tracker.log_epoch(record, tuple(self.inputs.classes))
+            summary = self._finish()
+            self.tracker.finish(self.config.to_dict(), summary)
+            return summary
+        finally:
+            self.tracker.close()
 
     def _train_epoch(self, epoch: int) -> None:
         done = self.state["step_in_epoch"]
@@ -265,6 +316,7 @@ class Trainer:
             self.state["global_step"] += 1
             if self.ctx.is_main:
                 self.progress.step(n, loss_sum / max(n, 1), self._lrs())
+                self.tracker.log_step(self.state["global_step"], loss_sum / max(n, 1), self._lrs())
             if every and self.state["global_step"] % every == 0 and self.state["step_in_epoch"] < steps:
                 self.save_last()
 
@@ -278,9 +330,17 @@ class Trainer:
         for i, (f, y) in enumerate(chunks):
             sync = i == len(chunks) - 1 or not self.ctx.distributed
             with (contextlib.nullcontext() if sync else self.model.no_sync()):
+                x, y = to_model_input(f, self.ctx.device), y.to(self.ctx.device)  # (b, T, 3, H, W), (b,)
+                mix = self._mixup(len(y), i)
+                if mix is not None:
+                    lam, perm = mix
+                    x = lam * x + (1.0 - lam) * x[perm]  # (b, T, 3, H, W)
                 with autocast_for(self.ctx.device, cfg.precision):
-                    logits = self.model(to_model_input(f, self.ctx.device))  # (b, C)
-                ce = F.cross_entropy(logits.float(), y.to(self.ctx.device), reduction="sum")
+                    logits = self.model(x).float()  # (b, C)
+                smooth = cfg.optim.label_smoothing
+                ce = F.cross_entropy(logits, y, reduction="sum", label_smoothing=smooth)
+                if mix is not None:
+                    ce = lam * ce + (1.0 - lam) * F.cross_entropy(logits, y[perm], reduction="sum", label_smoothing=smooth)
                 self.scaler.scale(ce / n_rank).backward()
             local += torch.tensor([ce.item(), len(y)], dtype=torch.float64)
         total = all_reduce_sum(local, self.ctx).cpu()
@@ -293,7 +353,19 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], cfg.optim.clip_grad)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update()
         return float(total[0]), int(total[1])
+
+    def _mixup(self, n: int, chunk: int) -> tuple[float, torch.Tensor] | None:
+        """Mixup's (lambda, partner permutation) for one chunk, a pure function of (seed, step, rank,
+        chunk) so a resumed run mixes the same pairs; None when off."""
+        alpha = self.config.optim.mixup
+        if alpha <= 0:
+            return None
+        rng = np.random.default_rng([self.config.seed, self.state["global_step"], self.ctx.rank, chunk, 0x313])
+        lam = float(rng.beta(alpha, alpha))
+        return lam, torch.from_numpy(rng.permutation(n)).to(self.ctx.device)
 
     def _lrs(self) -> dict[str, float]:
         return {g.get("name", str(i)): g["lr"] for i, g in enumerate(self.optimizer.param_groups)}
@@ -304,11 +376,12 @@ class Trainer:
                                   "lr": self._lrs(), "train_clips_per_s": part["clips"] / max(part["seconds"], 1e-9)}
         self.scheduler.step()
         n_classes = len(self.inputs.classes)
-        _, logits = evaluate(self.core, self.test_loader, self.ctx, self.config.precision)
-        record["test"] = split_metrics(logits, [r.label for r in self.inputs.test], n_classes)
-        if self.val_loader is not None:
-            _, logits = evaluate(self.core, self.val_loader, self.ctx, self.config.precision)
-            record["val"] = split_metrics(logits, [r.label for r in self.inputs.val], n_classes)
+        with self._evaluated_weights():
+            _, logits = evaluate(self.core, self.test_loader, self.ctx, self.config.precision)
+            record["test"] = split_metrics(logits, [r.label for r in self.inputs.test], n_classes)
+            if self.val_loader is not None:
+                _, logits = evaluate(self.core, self.val_loader, self.ctx, self.config.precision)
+                record["val"] = split_metrics(logits, [r.label for r in self.inputs.val], n_classes)
         self.state["history"].append(record)
         self.state.update(epoch=epoch + 1, step_in_epoch=0, partial=fresh_state()["partial"])
         improved = self._select(record)
@@ -344,7 +417,7 @@ class Trainer:
         extra = {"class_set": self.inputs.class_set, "text": self.inputs.text_info,
                  "checkpoint": str(self.run_dir / "best.pt"), "seed": self.config.seed,
                  "fold": self.config.data.fold if self.config.data.dataset else None,
-                 "world_size": self.ctx.world_size}
+                 "world_size": self.ctx.world_size, **self.params}
         summary = report.build_summary(history, selected, self.config.select, self.inputs.classes, extra)
         if self.ctx.is_main:
             rec = next(r for r in history if r["epoch"] == selected)

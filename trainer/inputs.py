@@ -22,6 +22,7 @@ import numpy as np
 
 from promptkit.classes import ClassSet, resolve_classes
 from promptkit.errors import StoreError
+from promptkit.random_words import random_words_like
 from promptkit.store import Store, resolve_store_root
 
 from trainer.config import RunConfig
@@ -62,7 +63,7 @@ def resolve_class_set(config: RunConfig, ds: Any = None):
 def _names_own_set(config: RunConfig) -> bool:
     """Does the run's descriptor reference name its own class set (`mafw/v2`, a JSON path)?"""
     ref = config.text.descriptions
-    return config.text.source == "descriptions" and ("/" in ref or ref.endswith(".json"))
+    return config.text.source in ("descriptions", "random_words") and ("/" in ref or ref.endswith(".json"))
 
 
 def load_descriptor_set(config: RunConfig, class_set: str | None):
@@ -76,7 +77,7 @@ def build_texts(config: RunConfig, class_set, ds: Any = None) -> tuple[Any, dict
     classes = tuple(class_set.classes)
     text = config.text
     info: dict[str, Any] = {"source": text.source}
-    if text.source == "descriptions":
+    if text.source in ("descriptions", "random_words"):
         if ds is None:
             try:
                 ds = load_descriptor_set(config, class_set.name)
@@ -85,6 +86,9 @@ def build_texts(config: RunConfig, class_set, ds: Any = None) -> tuple[Any, dict
                                  f"{class_set.name!r}, or --text classnames") from None
         texts = ClassTexts.from_descriptor_set(ds)
         info.update(set_id=ds.set_id, content_hash=ds.content_hash)
+        if text.source == "random_words":  # WaffleCLIP's control: same token lengths, random words
+            texts = ClassTexts(texts.classes, random_words_like(texts.texts, config.seed), source="random_words")
+            info.update(content_hash=texts.content_hash, random_words_seed=config.seed)
     elif text.source == "classnames":
         texts = ClassTexts.from_class_names(classes)
     else:

@@ -18,18 +18,18 @@ from trainer.errors import ConfigError
 
 
 def text_options(text: str | None, descriptions: str | None, store: str | None) -> dict[str, Any]:
-    """The `text` section from `--text descriptions|classnames|template:NAME`, `--descriptions`, `--store`."""
+    """The `text` section from `--text descriptions|classnames|random_words|template:NAME`, `--descriptions`, `--store`."""
     out: dict[str, Any] = {"descriptions": descriptions, "store": store}
-    if descriptions is not None:
+    if descriptions is not None and text != "random_words":
         out["source"] = "descriptions"
     if text is None:
         return out
-    if text in ("descriptions", "classnames"):
+    if text in ("descriptions", "classnames", "random_words"):
         out["source"] = text
     elif text.startswith("template:") and len(text) > len("template:"):
         out.update(source="template", template=text[len("template:"):])
     else:
-        raise ConfigError(f"--text takes descriptions, classnames or template:NAME_OR_PATH; got {text!r}")
+        raise ConfigError(f"--text takes descriptions, classnames, random_words or template:NAME_OR_PATH; got {text!r}")
     return out
 
 
@@ -42,17 +42,21 @@ def cli_options(*, seed: int | None = None, select: str | None = None, val_fract
                 batch: int | None = None, accum: int | None = None, lr_image: float | None = None,
                 lr_temporal: float | None = None, lr_prompt: float | None = None, clip_grad: float | None = None,
                 text: str | None = None, descriptions: str | None = None, store: str | None = None,
-                allow_overlap: bool | None = None) -> dict[str, Any]:
+                allow_overlap: bool | None = None, label_smoothing: float | None = None,
+                balanced_sampling: bool | None = None, ema: float | None = None, test_views: str | None = None,
+                logger: str | None = None, peft: str | None = None, layer_decay: float | None = None,
+                mixup: float | None = None) -> dict[str, Any]:
     """The nested options layer from the commands' flat option values (None: not given)."""
     return {
         "seed": seed, "select": select, "val_fraction": val_fraction, "precision": precision, "device": device,
-        "deterministic": deterministic, "ckpt_every_steps": ckpt_every_steps,
-        "model": {"backbone": backbone, "pretrained": pretrained},
+        "deterministic": deterministic, "ckpt_every_steps": ckpt_every_steps, "logger": logger,
+        "model": {"backbone": backbone, "pretrained": pretrained, "peft": peft},
         "data": {"dataset": dataset, "data_root": data_root, "fold": fold, "train_list": train_list,
                  "test_list": test_list, "classes": classes, "num_segments": frames, "workers": workers,
-                 "allow_overlap": allow_overlap},
+                 "allow_overlap": allow_overlap, "balanced_sampling": balanced_sampling, "test_views": test_views},
         "optim": {"epochs": epochs, "batch": batch, "accum_steps": accum, "lr_image": lr_image,
-                  "lr_temporal": lr_temporal, "lr_prompt": lr_prompt, "clip_grad": clip_grad},
+                  "lr_temporal": lr_temporal, "lr_prompt": lr_prompt, "clip_grad": clip_grad,
+                  "label_smoothing": label_smoothing, "ema": ema, "layer_decay": layer_decay, "mixup": mixup},
         "text": text_options(text, descriptions, store),
     }
 

@@ -21,6 +21,7 @@ from trainer.distributed import DistContext, barrier, broadcast_object
 from trainer.engine import Trainer, seeded
 from trainer.inputs import resolve_inputs
 from trainer.report import protocol_rows, write_json, write_protocol_csv
+from trainer.tracking import check_logger
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ def _finished_summary(path: Path) -> dict:
     return summary
 
 
+RUN_DIRS = ("tensorboard", "wandb", "mlruns")  # logger folders (trainer.tracking)
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "summary.json", "config.json", "confusion.csv",
              "confusion.png", "curves.png", "protocol.csv", "protocol.json", "plan.json")
 
@@ -144,6 +146,9 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
 def _clear_run(run_dir: Path) -> None:
     for name in RUN_FILES:
         (run_dir / name).unlink(missing_ok=True)
+    for name in RUN_DIRS:
+        if (run_dir / name).is_dir():
+            shutil.rmtree(run_dir / name)
     for sub in run_dir.glob("fold*_seed*"):
         if sub.is_dir():
             shutil.rmtree(sub)
@@ -193,6 +198,7 @@ def start_run(config: RunConfig, run_dir: Path, folds: Sequence[int] | None = No
               ctx=None, progress=None) -> list[dict]:
     """`trainer run`: prepare the folder, save config + plan, run every (fold, seed); return results."""
     ctx = ctx or DistContext()
+    check_logger(config.logger)  # a missing logger package: one error before anything is written
     problem = None
     existed = run_dir.exists()
     fresh = not resume and not (existed and any(run_dir.iterdir()))

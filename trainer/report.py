@@ -64,10 +64,15 @@ def confusion_csv(matrix: Sequence[Sequence[int]], classes: Sequence[str]) -> st
 def write_confusion(run_dir: str | Path, matrix: Sequence[Sequence[int]], classes: Sequence[str],
                     title: str = "confusion matrix (test)") -> None:
     """confusion.csv and confusion.png (row-normalised colours, raw counts in the cells)."""
-    from matplotlib.figure import Figure
-
     run_dir = Path(run_dir)
     _write(run_dir / "confusion.csv", confusion_csv(matrix, classes))
+    _write(run_dir / "confusion.png", confusion_png(matrix, classes, title))
+
+
+def confusion_png(matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str = "confusion matrix (test)") -> bytes:
+    """The confusion matrix drawn as PNG bytes: row-normalised colours, raw counts in the cells."""
+    from matplotlib.figure import Figure
+
     n = len(classes)
     rows = [[float(v) for v in row] for row in matrix]
     norm = [[v / max(sum(row), 1.0) for v in row] for row in rows]
@@ -84,7 +89,7 @@ def write_confusion(run_dir: str | Path, matrix: Sequence[Sequence[int]], classe
             ax.text(j, i, str(int(rows[i][j])), ha="center", va="center",
                     color="white" if norm[i][j] > 0.5 else "black", fontsize=8)
     fig.tight_layout()
-    _save_figure(fig, run_dir / "confusion.png")
+    return _figure_png(fig)
 
 
 def write_curves(run_dir: str | Path, history: Sequence[dict[str, Any]]) -> None:
@@ -110,9 +115,13 @@ def write_curves(run_dir: str | Path, history: Sequence[dict[str, Any]]) -> None
 
 
 def _save_figure(fig, path: Path) -> None:
+    _write(path, _figure_png(fig))
+
+
+def _figure_png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    _write(path, buf.getvalue())
+    return buf.getvalue()
 
 
 def build_summary(history: Sequence[dict[str, Any]], selected_epoch: int, select: str,

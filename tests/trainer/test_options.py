@@ -31,9 +31,9 @@ def test_milestones_take_a_json_list():
 
 def test_an_older_config_json_with_some_model_fields_still_loads():
     raw = resolve_config("default").to_dict()
-    raw["model"] = {"backbone": "tiny", "normalize": "clip"}  # what runs before the typed model stored
+    raw["model"] = {"backbone": "tinyface", "pretrained": "world", "normalize": "clip"}  # what runs before the typed model stored
     again = config_from_dict(json.loads(json.dumps(raw)))
-    assert again.model.backbone == "tiny" and again.model.num_frames == again.data.num_segments
+    assert again.model.backbone == "tinyface" and again.model.num_frames == again.data.num_segments
     assert again == resolve_config("default")
 
 

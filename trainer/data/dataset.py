@@ -31,7 +31,7 @@ from trainer.data.annotations import ClipRecord
 from trainer.data.decode import FRAME_ORDERS, LoadStats, count_video_frames, first_readable, is_video, list_frames, load_frames, load_video
 from trainer.data.facecrop import FaceDetector, crop_faces
 from trainer.data.sampling import segment_indices
-from trainer.data.transforms import AugmentPreset, augment_preset, resize_clip, to_tensor, train_transform
+from trainer.data.transforms import AugmentPreset, augment_preset, crop_views, resize_clip, to_tensor, train_transform
 from trainer.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,8 @@ class VideoClipDataset(Dataset):
     def __init__(self, records: Sequence[ClipRecord], image_size: int, train: bool,
                  augment: str | AugmentPreset | None = None, num_segments: int = 16, *,
                  seed: int = 0, frame_order: str = "natural", face_crop: bool = False,
-                 face_margin: float = 0.25, hint: str = "Check the list file and --data-root") -> None:
+                 face_margin: float = 0.25, hint: str = "Check the list file and --data-root",
+                 views: tuple[int, int] = (1, 1)) -> None:
         if not records:
             raise DataError("the clip list is empty")
         if not isinstance(image_size, int) or image_size < 8:
@@ -81,8 +82,11 @@ class VideoClipDataset(Dataset):
             raise DataError(f"frame_order must be one of {FRAME_ORDERS}, got {frame_order!r}")
         if not 0 <= face_margin <= 2:
             raise DataError(f"face_margin must be in [0, 2], got {face_margin!r}")
+        if train and tuple(views) != (1, 1):
+            raise DataError(f"test views are for evaluation only; a train set takes views (1, 1), got {views!r}")
         self.records = list(records)
         self.image_size = image_size
+        self.views = (int(views[0]), int(views[1]))  # (temporal clips, spatial crops) per test clip
         self.train = train
         self.preset = augment_preset(augment) if isinstance(augment, str) else augment
         self.num_segments = num_segments
@@ -145,10 +149,12 @@ class VideoClipDataset(Dataset):
         """The Generator for one clip in one epoch: a pure function of (seed, epoch, index)."""
         return np.random.default_rng([self.seed, self.epoch if epoch is None else epoch, index])
 
-    def load_clip(self, index: int, rng: np.random.Generator):
-        """Decode the sampled frames of clip `index` -> T frames `(H, W, 3)` uint8, source size."""
+    def load_clip(self, index: int, rng: np.random.Generator, view: int = 0):
+        """Decode the sampled frames of clip `index` (temporal `view` of the test views) -> T frames
+        `(H, W, 3)` uint8, source size."""
         rec = self.records[index]
-        pick = partial(segment_indices, num_segments=self.num_segments, train=self.train, rng=rng)
+        pick = partial(segment_indices, num_segments=self.num_segments, train=self.train, rng=rng,
+                       view=view, views=self.views[0])
         if is_video(rec.path) and rec.path.is_file():
             clip = load_video(rec.path, pick, self.stats)
         else:
@@ -169,6 +175,10 @@ class VideoClipDataset(Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
         index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
         rng = self.rng(index, epoch)
+        if self.views != (1, 1):  # multi-view test: (N*M, T, 3, S, S), clip-major
+            clips, crops = self.views
+            views = [v for j in range(clips) for v in crop_views(self.load_clip(index, rng, j), self.image_size, crops)]
+            return torch.from_numpy(np.stack(views)), self.records[index].label
         clip = self.load_clip(index, rng)  # T x (H, W, 3) uint8
         if self.train and self.preset is not None:
             clip = train_transform(clip, self.image_size, self.preset, rng)

@@ -145,6 +145,17 @@ def resize_clip(clip: Clip, size: int) -> np.ndarray:
     return out
 
 
+def crop_views(clip: Clip, size: int, crops: int) -> list[np.ndarray]:
+    """Spatial test views: one crop is the plain resize; `crops` > 1 resizes to 8/7 of `size` and
+    takes `crops` crops of `size` evenly spaced along the diagonal (top-left ... bottom-right)."""
+    if crops == 1:
+        return [resize_clip(clip, size)]
+    big = max(size + 1, round(size * 8 / 7))
+    full = resize_clip(clip, big)  # (T, 3, B, B)
+    offsets = [round(i * (big - size) / (crops - 1)) for i in range(crops)]
+    return [np.ascontiguousarray(full[:, :, o:o + size, o:o + size]) for o in offsets]  # each (T, 3, S, S)
+
+
 def to_tensor(clip: np.ndarray) -> torch.Tensor:
     """`(T, 3, H, W)` uint8 numpy -> the same as a contiguous tensor (no copy)."""
     return torch.from_numpy(clip)

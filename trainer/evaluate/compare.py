@@ -6,6 +6,8 @@ metrics (UAR, WAR, per-class recall, from `trainer.metrics` through `trainer.eng
 - zero-shot: each manual template (`photo_of`, `expression_of`, `class_name`, `description`, or a
   user `.j2`) rendered per class, with the frozen backbone and the mean frame feature. All
   templates share one backbone and one pass over the clips; only the class texts differ.
+  `random_words` (opt-in) is the `description` template with each description replaced by seeded
+  random words of the same token length (WaffleCLIP's control, `promptkit.random_words`).
 - trained: `trainer run` folders (`--run DIR`), and, with `train=True`, the learned-context
   variants (context + class names, context + descriptions) trained here with one budget.
 
@@ -28,6 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from promptkit.errors import EvalError, TemplateError
+from promptkit.random_words import NAME as RANDOM_WORDS
+from promptkit.random_words import random_words_like
 from promptkit.store import Store, resolve_store_root
 from promptkit.templates import load_template, render_classes
 
@@ -158,11 +162,25 @@ def load_checked_template(name_or_path: str):
     return source, used
 
 
-def template_texts(source, classes: Sequence[str], ds) -> Any:
-    """ClassTexts rendered from a template for every class (class_name, description, index)."""
-    texts = render_classes(source, classes, None if ds is None else [e.description for e in ds.classes])
+def template_texts(source, classes: Sequence[str], ds, random_seed: int | None = None) -> Any:
+    """ClassTexts rendered from a template for every class (class_name, description, index); with
+    `random_seed`, the descriptions are first replaced by random words of the same token length."""
+    descriptions = None if ds is None else [e.description for e in ds.classes]
+    if descriptions is not None and random_seed is not None:
+        descriptions = list(random_words_like(descriptions, random_seed))
+    texts = render_classes(source, classes, descriptions)
     with trainer_errors():
         return ClassTexts(tuple(classes), tuple(texts), f"template:{source.name}")
+
+
+def checked_sources(names: Sequence[str]) -> list[tuple[Any, set[str], bool]]:
+    """(template source, variables it uses, random words?) per name; `random_words` is the
+    `description` template over random-word descriptions."""
+    out = []
+    for name in names:
+        source, used = load_checked_template("description" if name == RANDOM_WORDS else name)
+        out.append((source, used, name == RANDOM_WORDS))
+    return out
 
 
 def _short(text: str, limit: int = 48) -> str:
@@ -216,8 +234,8 @@ class _VideoFeatures:
 
 def zero_shot_rows(cfg: CompareConfig, sources: Sequence[Any], split: TestSplit, ds, ctx,
                    notes: list[str]) -> list[CompareRow]:
-    """Every template (`sources`, from load_checked_template) on one seeded frozen backbone: one pass
-    over the clips, one text set per template."""
+    """Every template (`sources`: (source, random words?) pairs, from `checked_sources`) on one
+    seeded frozen backbone: one pass over the clips, one text set per template."""
 
 
     run = cfg.run
@@ -229,11 +247,12 @@ def zero_shot_rows(cfg: CompareConfig, sources: Sequence[Any], split: TestSplit,
         model_cfg = dataclasses.replace(model_cfg, image_size=backbone.image_size)
     taken: set[str] = set()
     variants = []
-    for source in sources:
-        texts = template_texts(source, split.classes, ds)
+    for source, random in sources:
+        texts = template_texts(source, split.classes, ds, run.seed if random else None)
         with trainer_errors():
             model = DFERCLIP(model_cfg, texts, backbone).to(ctx.device).eval()
-        variants.append((variant_name(source.name, taken), texts, model, source.name))
+        name = variant_name(RANDOM_WORDS if random else source.name, taken)
+        variants.append((name, texts, model, f"{source.name}, random words seed {run.seed}" if random else source.name))
     feats = clip_outputs(_VideoFeatures(variants[0][2]), split.records, model_cfg.image_size, model_cfg.num_frames,
                          ctx, cfg.eval_batch, run.data.workers, run.precision, notes)  # (N, E)
     video = F.normalize(feats.float(), dim=-1)  # (N, E)
@@ -291,7 +310,7 @@ def _saved_config(path: Path) -> Any:
 
 def run_compare(cfg: CompareConfig, progress=None) -> CompareResult:
     """Evaluate every variant on the test split; write compare.csv / .json / .png into `cfg.out`."""
-    checked = [load_checked_template(name) for name in cfg.templates]  # bad templates and run folders
+    checked = checked_sources(cfg.templates)  # bad templates and run folders
     with trainer_errors():
         for path in cfg.runs:  # fail before any model is built
             resolve_checkpoint(path)
@@ -299,10 +318,10 @@ def run_compare(cfg: CompareConfig, progress=None) -> CompareResult:
     with trainer_errors():
         ctx = DistContext(device=pick_device(cfg.run.device))
     notes: list[str] = []
-    needs_ds = cfg.train or any("description" in used for _, used in checked)
+    needs_ds = cfg.train or any("description" in used for _, used, _ in checked)
     ds = load_descriptions(cfg.run, split) if needs_ds else None
     trained = [run_row(path, split, cfg, ctx, notes) for path in cfg.runs]
-    rows = zero_shot_rows(cfg, [source for source, _ in checked], split, ds, ctx, notes) if checked else []
+    rows = zero_shot_rows(cfg, [(source, random) for source, _, random in checked], split, ds, ctx, notes) if checked else []
     rows += trained
     if cfg.train:
         for name, source, folder in TRAINED_VARIANTS:

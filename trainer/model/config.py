@@ -13,6 +13,7 @@ from trainer.errors import ModelConfigError
 POSITIONS = ("end", "front", "middle")
 NORMALIZE = ("none", "clip")
 MODES = ("dfer", "mean", "linear_probe", "finetune", "zeroshot")
+PEFT = ("none", "lora", "adapter")
 TINY = "tiny"
 TINY_IMAGE_SIZES = (32, 64)
 
@@ -25,6 +26,8 @@ class ModelConfig:
     features), `linear_probe` (frozen image encoder + linear head), `finetune` (image encoder +
     linear head), `zeroshot` (plain text prompts, mean frame feature, nothing learns).
     image_size: None takes the backbone's own size; for `tiny` it may be 32 or 64.
+    peft: `lora` or `adapter` trains only low-rank deltas (rank `lora_rank`, scale `lora_alpha / rank`)
+    or bottleneck adapters (`adapter_dim` hidden units) in the image encoder (`trainer.model.peft`).
     """
 
     backbone: str = "ViT-B-32"
@@ -45,6 +48,10 @@ class ModelConfig:
     grad_checkpointing: bool = False
     num_frames: int = 16
     image_size: int | None = None
+    peft: str = "none"
+    lora_rank: int = 4
+    lora_alpha: float = 8.0
+    adapter_dim: int = 16
 
     def __post_init__(self) -> None:
         if not isinstance(self.backbone, str) or not self.backbone.strip():
@@ -58,6 +65,14 @@ class ModelConfig:
         _int_at_least("temporal_head_dim", self.temporal_head_dim, 1)
         _int_at_least("temporal_mlp_dim", self.temporal_mlp_dim, 1)
         _int_at_least("num_frames", self.num_frames, 1)
+        _choice("peft", self.peft, PEFT)
+        _int_at_least("lora_rank", self.lora_rank, 1)
+        _int_at_least("adapter_dim", self.adapter_dim, 1)
+        if isinstance(self.lora_alpha, bool) or not isinstance(self.lora_alpha, (int, float)) or not self.lora_alpha > 0:
+            raise ModelConfigError(f"lora_alpha must be a positive number, got {self.lora_alpha!r}")
+        if self.peft != "none" and self.mode not in ("dfer", "mean", "finetune"):
+            raise ModelConfigError(f"--peft {self.peft} adapts the image encoder; mode {self.mode!r} does not train it "
+                                   "(use dfer, mean or finetune)")
         if not isinstance(self.temperature, (int, float)) or not self.temperature > 0:
             raise ModelConfigError(f"temperature must be a positive number, got {self.temperature!r}")
         if self.ctx_init is not None and (not isinstance(self.ctx_init, str) or not self.ctx_init.strip()):

@@ -14,6 +14,7 @@ from torch import nn
 from trainer.errors import InputError, ModelConfigError
 from trainer.model.backbone import Backbone, create_backbone
 from trainer.model.config import ModelConfig
+from trainer.model.peft import apply_peft, is_peft_parameter
 from trainer.model.prompt import PromptLearner
 from trainer.model.temporal import TemporalTransformer
 from trainer.model.text_encoder import TextEncoder
@@ -178,7 +179,9 @@ def set_trainable(model: DFERCLIP) -> None:
     for p in model.parameters():
         p.requires_grad_(False)
     if mode in ("dfer", "mean", "finetune"):
-        model.image_encoder.requires_grad_(True)
+        peft = model.config.peft != "none"  # then only the LoRA / adapter weights of the encoder train
+        for name, p in model.image_encoder.named_parameters():
+            p.requires_grad_(not peft or is_peft_parameter(name))
     if model.temporal is not None:
         model.temporal.requires_grad_(True)
     if model.prompt_learner is not None and model.prompt_learner.ctx is not None and mode != "zeroshot":
@@ -198,6 +201,8 @@ def build_model(cfg: ModelConfig, texts: ClassTexts, load_weights: bool = True) 
     if cfg.image_size is None:
         cfg = ModelConfig(**{**cfg.to_dict(), "image_size": backbone.image_size})
     model = DFERCLIP(cfg, texts, backbone)
+    apply_peft(model.image_encoder, cfg.peft, cfg.backbone, rank=cfg.lora_rank, alpha=cfg.lora_alpha,
+               hidden=cfg.adapter_dim)
     set_trainable(model)
     return model
 

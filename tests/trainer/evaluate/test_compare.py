@@ -146,3 +146,14 @@ def test_train_needs_a_train_list(tiny, tmp_path):
     test_list.write_text("")
     result = promptkit("compare", "--test-list", test_list, "--train", "--out", tmp_path / "cmp")
     assert_one_error_line(result, "--train needs --train-list")
+
+
+def test_random_words_row_is_the_description_template_over_random_words(tiny, tmp_path):
+    out = tmp_path / "cmp"
+    result = promptkit("compare", *tiny.synth, "--template", "description", "--template", "random_words", "--out", out)
+    assert result.code == 0, result.err
+    rows = read_rows(out / "compare.csv")
+    assert [r["variant"] for r in rows] == ["description", "random_words"]
+    assert "random words seed 1" in rows[1]["source"] and "cheeks raised" not in rows[1]["texts"]
+    texts = [json.loads((out / "compare.json").read_text())["rows"][i]["texts"] for i in (0, 1)]
+    assert texts[0] != texts[1]
