@@ -20,6 +20,7 @@ index with that epoch, which reaches persistent workers too.
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
 from functools import partial
 from typing import Iterator, Sequence
 
@@ -233,6 +234,15 @@ def _worker_init(seed: int, worker_id: int) -> None:
     np.random.seed((seed * 1000 + worker_id) % 2**32)
 
 
+def _worker_context():
+    """Workers start from a clean fork server (preloaded with this module), not from a fork of the
+    parent: a parent whose OpenCV or OpenMP thread pools are busy or half-torn-down (a second run in
+    one process, the tests) would hand its children locked pool state, and they would hang."""
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
 def build_loader(dataset: VideoClipDataset, batch_size: int, shuffle: bool, drop_last: bool,
                  workers: int, seed: int = 0, sampler: Sampler[int] | None = None) -> DataLoader:
     """A DataLoader over `dataset` yielding `(frames uint8 (B, T, 3, S, S), labels int64 (B,))`.
@@ -249,7 +259,7 @@ def build_loader(dataset: VideoClipDataset, batch_size: int, shuffle: bool, drop
     kwargs = {}
     if workers > 0:
         kwargs.update(persistent_workers=True, prefetch_factor=2,
-                      worker_init_fn=partial(_worker_init, seed))
+                      worker_init_fn=partial(_worker_init, seed), multiprocessing_context=_worker_context())
     return DataLoader(dataset, batch_size=batch_size, sampler=EpochTagged(sampler, dataset),
                       drop_last=drop_last, num_workers=workers,
                       pin_memory=torch.cuda.is_available(), **kwargs)

@@ -45,7 +45,7 @@ def save_pretrained(out: Path, model: nn.Module, model_cfg: dict[str, Any],
     try:
         tmp.mkdir(parents=True)
         state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "open_clip", "dtype": "float16"})
+        save_file(state, str(tmp / WEIGHTS_NAME))  # no metadata map: its key order is not stable across processes
         os.chmod(tmp / WEIGHTS_NAME, 0o644)
         (tmp / "config.json").write_text(json.dumps({"model_cfg": model_cfg, "quick_gelu": True},
                                                     indent=2, sort_keys=True) + "\n", encoding="utf-8")
