@@ -47,3 +47,44 @@ def test_synthetic_bad_parameters(tmp_path):
         generate(tmp_path, min_frames=10, max_frames=5)
     with pytest.raises(DataError, match="size"):
         generate(tmp_path, size=8)
+
+
+def test_full_disk_leaves_no_partial_set_and_a_later_run_rebuilds(tmp_path, monkeypatch):
+    import errno
+
+    import trainer.data.synthetic as synthetic
+
+    real = synthetic._write_clip
+    calls = {"n": 0}
+
+    def fill_up(job):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(job)
+
+    monkeypatch.setattr(synthetic, "_write_clip", fill_up)
+    kwargs = dict(train_per_class=1, test_per_class=1, size=32, min_frames=4, max_frames=6)
+    with pytest.raises(DataError, match="no space left on the device.*nothing of it was kept"):
+        generate(tmp_path, **kwargs)
+    assert not (tmp_path / "clips").exists() and not list(tmp_path.glob("*.txt"))
+    assert not (tmp_path / "synthetic.json").exists()
+    monkeypatch.setattr(synthetic, "_write_clip", real)
+    made = generate(tmp_path, **kwargs)
+    assert len(made.train_list.read_text().splitlines()) == 7
+
+
+def test_an_unfinished_set_is_never_reused(tmp_path):
+    kwargs = dict(train_per_class=1, test_per_class=1, size=32, min_frames=4, max_frames=6)
+    made = generate(tmp_path, **kwargs)
+    (made.root / "synthetic.json").unlink()  # as if the run was killed before the manifest
+    stale = made.root / "clips" / "train" / "99999"
+    stale.mkdir()
+    generate(tmp_path, **kwargs)
+    assert not stale.exists() and (made.root / "synthetic.json").is_file()
+
+
+def test_clip_folders_are_numbered_and_name_no_class(tmp_path):
+    made = generate(tmp_path, train_per_class=1, test_per_class=1, size=32, min_frames=4, max_frames=6)
+    names = [line.split()[0].rsplit("/", 1)[-1] for line in made.train_list.read_text().splitlines()]
+    assert all(n.isdigit() for n in names) and not any(c in made.train_list.read_text() for c in CLASSES)
