@@ -1,20 +1,18 @@
-"""Settings of `trainer pretrain` and the tiny face-CLIP's open_clip model config."""
+"""Settings of `trainer pretrain` (the model itself: trainer.model.tinyface)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from trainer.errors import PretrainError
-from trainer.model.tinyface import tinyface_cfg
 
-__all__ = ["PretrainConfig", "PretrainError", "TINYFACE_CFG"]
-
-
-TINYFACE_CFG = tinyface_cfg()
+__all__ = ["PretrainConfig", "PretrainError"]
 
 
 @dataclass(frozen=True)
 class PretrainConfig:
+    """What `trainer pretrain` renders and how it trains (the defaults made the shipped weights)."""
+
     pairs: int = 20000
     eval_pairs: int = 512
     eval_clips: int = 20

@@ -1,6 +1,6 @@
 """Contrastive (CLIP) pretraining of the tiny face-CLIP on the face world's frame-caption pairs.
 
-The model is a plain open_clip `CLIP` built from `TINYFACE_CFG`, with CLIP's own BPE tokenizer, so
+The model is a plain open_clip `CLIP` built from `trainer.model.tinyface.TINYFACE_CFG`, with CLIP's own BPE tokenizer, so
 everything downstream (prompt learner, text-length cut, checkpoints, `interpret`) works unchanged.
 Pairs are rendered once (seeded, in worker processes), then the loop runs symmetric InfoNCE with a
 learned temperature, AdamW, warm-up and cosine decay, on batches with a mild crop/flip/brightness
