@@ -27,3 +27,15 @@ def run_cli(*args) -> Result:
     with redirect_stdout(out), redirect_stderr(err):
         code = run_app(build_app(), (PromptkitError,), [str(a) for a in args])
     return Result(code, out.getvalue(), err.getvalue())
+
+
+def trainer_cli(capsys, *argv) -> tuple[int, str, str]:
+    """Run the real `trainer` console entry point in-process; exit code, stdout, stderr."""
+    import pytest
+
+    from trainer.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return info.value.code, captured.out, captured.err

@@ -10,30 +10,16 @@ import shutil
 
 import pytest
 import torch
+from cli_runner import trainer_cli as cli
 
 from promptkit.store import Store
 
 from trainer.cli import main
 from trainer.config import resolve_config
 from trainer.data.annotations import read_annotations
-from trainer.data.synthetic import generate
 from trainer.errors import DataError, InputError
 from trainer.inputs import build_texts, check_overlap, resolve_class_set
 from trainer.options import cli_options, config_from_options
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth")
-    made = generate(root, train_per_class=2, test_per_class=1, size=32, seed=0, min_frames=6, max_frames=12)
-    return made.train_list, made.test_list
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return info.value.code, captured.out, captured.err
 
 
 def base_args(clips, out, epochs=1):

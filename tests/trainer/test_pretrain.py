@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from cli_runner import trainer_cli as cli
 
 from trainer.cli import main
 from trainer.errors import BackboneError, PretrainError
@@ -16,13 +17,6 @@ from trainer.pretrain.run import check_caption_fit
 
 TINY_ARGS = ["--steps", "2", "--pairs", "48", "--eval-pairs", "16", "--eval-clips", "1", "--batch", "16",
              "--workers", "1", "-q"]
-
-
-def cli(capsys, *argv):
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return info.value.code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")

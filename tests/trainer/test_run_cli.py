@@ -6,24 +6,10 @@ import json
 
 import pytest
 import torch
+from cli_runner import trainer_cli as cli
 
 import trainer
 from trainer.cli import main
-from trainer.data.synthetic import generate
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth")
-    made = generate(root, train_per_class=2, test_per_class=1, size=32, seed=0, min_frames=6, max_frames=12)
-    return made.train_list, made.test_list
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return info.value.code, captured.out, captured.err
 
 
 def base_args(clips, out, epochs=2):

@@ -9,6 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from cli_runner import trainer_cli as cli
 from torch import nn
 
 from promptkit.store import Store, resolve_store_root
@@ -19,7 +20,6 @@ from trainer.config import parse_views, resolve_config
 from trainer.data.annotations import read_annotations
 from trainer.data.dataset import VideoClipDataset
 from trainer.data.sampling import segment_indices
-from trainer.data.synthetic import generate
 from trainer.data.transforms import crop_views
 from trainer.distributed import EpochSampler
 from trainer.ema import WeightEMA
@@ -31,20 +31,6 @@ from trainer.model.dferclip import build_model
 from trainer.model.layer_decay import layer_groups
 from trainer.model.peft import apply_peft
 from trainer.model.texts import ClassTexts
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    made = generate(tmp_path_factory.mktemp("synth"), train_per_class=2, test_per_class=1, size=32, seed=0,
-                    min_frames=6, max_frames=12)
-    return made.train_list, made.test_list
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return info.value.code, captured.out, captured.err
 
 
 def run_args(clips, out, *extra, epochs=1, batch=7):

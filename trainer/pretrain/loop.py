@@ -23,14 +23,15 @@ from torch import nn
 from promptkit.tokens import CONTEXT_LENGTH, EOS_ID, SOS_ID
 from promptkit.tokens import encode_text as encode_bpe
 
+from trainer.model.backbone import OPENAI_MEAN, OPENAI_STD
 from trainer.model.tinyface import tinyface_cfg
 from trainer.pretrain.config import PretrainConfig, PretrainError
 from trainer.world.pairs import render_pairs
 
 log = logging.getLogger(__name__)
 
-MEAN = torch.tensor((0.48145466, 0.4578275, 0.40821073)).view(1, 3, 1, 1)
-STD = torch.tensor((0.26862954, 0.26130258, 0.27577711)).view(1, 3, 1, 1)
+MEAN = torch.tensor(OPENAI_MEAN).view(1, 3, 1, 1)  # (1, 3, 1, 1), CLIP's input normalisation
+STD = torch.tensor(OPENAI_STD).view(1, 3, 1, 1)
 
 
 @dataclass
