@@ -27,7 +27,7 @@ from promptkit.store import Store, resolve_store_root
 
 from trainer.config import RunConfig
 from trainer.data.annotations import read_annotations, standard_split
-from trainer.errors import InputError
+from trainer.errors import InputError, TextsError
 from trainer.model.texts import ClassTexts
 
 log = logging.getLogger(__name__)
@@ -84,11 +84,19 @@ def build_texts(config: RunConfig, class_set, ds: Any = None) -> tuple[Any, dict
             except StoreError as exc:
                 raise InputError(f"{exc}; pass --descriptions with a set written for the classes of "
                                  f"{class_set.name!r}, or --text classnames") from None
-        texts = ClassTexts.from_descriptor_set(ds)
+        try:
+            texts = ClassTexts.from_descriptor_set(ds, negatives=config.model.negatives,
+                                                   variants=config.model.multi_descriptions)
+        except TextsError as exc:
+            raise InputError(str(exc)) from None
         info.update(set_id=ds.set_id, content_hash=ds.content_hash)
         if text.source == "random_words":  # WaffleCLIP's control: same token lengths, random words
-            texts = ClassTexts(texts.classes, random_words_like(texts.texts, config.seed), source="random_words")
+            texts = _random_words(texts, config.seed)
             info.update(content_hash=texts.content_hash, random_words_seed=config.seed)
+    elif config.model.negatives or config.model.multi_descriptions:
+        flag = "--negatives" if config.model.negatives else "--multi-descriptions"
+        raise InputError(f"{flag} needs a descriptor set that has them; --text {text.source} gives one plain text per "
+                         "class (use --text descriptions with such a set)")
     elif text.source == "classnames":
         texts = ClassTexts.from_class_names(classes)
     else:
@@ -102,6 +110,16 @@ def build_texts(config: RunConfig, class_set, ds: Any = None) -> tuple[Any, dict
         )
     texts = _texts_in_label_order(texts, classes, class_set.name, info)
     return texts, info
+
+
+def _random_words(texts: ClassTexts, seed: int) -> ClassTexts:
+    """Every text (negatives and several descriptions too) replaced by random words of its token length."""
+    negatives = None if texts.negatives is None else tuple(random_words_like(texts.negatives, seed + 1))
+    variants = None
+    if texts.variants is not None:
+        flat = iter(random_words_like([t for v in texts.variants for t in v], seed + 2))
+        variants = tuple(tuple(next(flat) for _ in v) for v in texts.variants)
+    return ClassTexts(texts.classes, random_words_like(texts.texts, seed), "random_words", None, negatives, variants)
 
 
 def _texts_in_label_order(texts, classes: tuple[str, ...], set_name: str, info: dict[str, Any]):
@@ -123,7 +141,7 @@ def _texts_in_label_order(texts, classes: tuple[str, ...], set_name: str, info: 
     log.warning("the class texts list the classes in another order (%s); each label uses its own class's "
                 "text, matched by name", ", ".join(texts.classes))
     info["reordered_by_name"] = True
-    return ClassTexts(classes=tuple(classes), texts=tuple(texts.texts[i] for i in order), source=texts.source)
+    return texts.reordered(order, classes)
 
 
 def synthetic_dir(config: RunConfig) -> Path:

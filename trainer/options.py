@@ -45,12 +45,14 @@ def cli_options(*, seed: int | None = None, select: str | None = None, val_fract
                 allow_overlap: bool | None = None, label_smoothing: float | None = None,
                 balanced_sampling: bool | None = None, ema: float | None = None, test_views: str | None = None,
                 logger: str | None = None, peft: str | None = None, layer_decay: float | None = None,
-                mixup: float | None = None) -> dict[str, Any]:
+                mixup: float | None = None, negatives: bool | None = None, negative_weight: float | None = None,
+                multi_descriptions: bool | None = None) -> dict[str, Any]:
     """The nested options layer from the commands' flat option values (None: not given)."""
     return {
         "seed": seed, "select": select, "val_fraction": val_fraction, "precision": precision, "device": device,
         "deterministic": deterministic, "ckpt_every_steps": ckpt_every_steps, "logger": logger,
-        "model": {"backbone": backbone, "pretrained": pretrained, "peft": peft},
+        "model": {"backbone": backbone, "pretrained": pretrained, "peft": peft, "negatives": negatives,
+                  "negative_weight": negative_weight, "multi_descriptions": multi_descriptions},
         "data": {"dataset": dataset, "data_root": data_root, "fold": fold, "train_list": train_list,
                  "test_list": test_list, "classes": classes, "num_segments": frames, "workers": workers,
                  "allow_overlap": allow_overlap, "balanced_sampling": balanced_sampling, "test_views": test_views},

@@ -83,6 +83,9 @@ def run(
     peft: Optional[str] = typer.Option(None, help="lora | adapter: train only LoRA deltas / bottleneck adapters in the image encoder."),
     layer_decay: Optional[float] = typer.Option(None, help="Layer-wise lr decay of the image encoder, in (0, 1] (e.g. 0.75 with --set optim.optimizer=adamw)."),
     mixup: Optional[float] = typer.Option(None, help="Mixup of train clips with Beta(alpha, alpha), alpha > 0 (off: 0)."),
+    negatives: Optional[bool] = typer.Option(None, "--negatives", help="FineCLIPER-style: subtract the weighted similarity to each class's negative description (the set needs negatives)."),
+    negative_weight: Optional[float] = typer.Option(None, help="Weight of the negative similarity with --negatives, in [0, 10] (default 0.5)."),
+    multi_descriptions: Optional[bool] = typer.Option(None, "--multi-descriptions", help="CuPL-style: each class's text feature is the mean over its several descriptions (the set needs variants)."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/<time>-<preset>)."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last.pt (its own config.json is used)."),
     overwrite: bool = typer.Option(False, help="Replace the run files in an existing --out."),
@@ -102,7 +105,8 @@ def run(
         lr_temporal=lr_temporal, lr_prompt=lr_prompt, clip_grad=clip_grad, text=text, descriptions=descriptions,
         store=store, allow_overlap=allow_overlap, label_smoothing=label_smoothing,
         balanced_sampling=balanced_sampling, ema=ema, test_views=test_views, logger=logger, peft=peft,
-        layer_decay=layer_decay, mixup=mixup,
+        layer_decay=layer_decay, mixup=mixup, negatives=negatives, negative_weight=negative_weight,
+        multi_descriptions=multi_descriptions,
     )
     if resume:
         if out is None:

@@ -28,6 +28,12 @@ class ModelConfig:
     image_size: None takes the backbone's own size; for `tiny` it may be 32 or 64.
     peft: `lora` or `adapter` trains only low-rank deltas (rank `lora_rank`, scale `lora_alpha / rank`)
     or bottleneck adapters (`adapter_dim` hidden units) in the image encoder (`trainer.model.peft`).
+    negatives: FineCLIPER-style negative descriptions (what the expression does not show); logits
+    become scale * (cos(video, positive_c) - negative_weight * cos(video, negative_c)), the negative
+    prompts with their own learned context. The texts must carry negatives.
+    multi_descriptions: CuPL-style several descriptions per class; a class's text feature is the
+    normalised mean of its descriptions' normalised features (one learned context per class, shared
+    by its descriptions). The texts must carry variants.
     """
 
     backbone: str = "ViT-B-32"
@@ -52,6 +58,9 @@ class ModelConfig:
     lora_rank: int = 4
     lora_alpha: float = 8.0
     adapter_dim: int = 16
+    negatives: bool = False
+    negative_weight: float = 0.5
+    multi_descriptions: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.backbone, str) or not self.backbone.strip():
@@ -73,6 +82,16 @@ class ModelConfig:
         if self.peft != "none" and self.mode not in ("dfer", "mean", "finetune"):
             raise ModelConfigError(f"--peft {self.peft} adapts the image encoder; mode {self.mode!r} does not train it "
                                    "(use dfer, mean or finetune)")
+        for flag in ("negatives", "multi_descriptions"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ModelConfigError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
+        weight = self.negative_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 10:
+            raise ModelConfigError(f"negative_weight must be a number in [0, 10], got {weight!r}")
+        if (self.negatives or self.multi_descriptions) and not self.uses_text:
+            flag = "--negatives" if self.negatives else "--multi-descriptions"
+            raise ModelConfigError(f"{flag} changes the class text features; mode {self.mode!r} has no text side "
+                                   "(use dfer, mean or zeroshot)")
         if not isinstance(self.temperature, (int, float)) or not self.temperature > 0:
             raise ModelConfigError(f"temperature must be a positive number, got {self.temperature!r}")
         if self.ctx_init is not None and (not isinstance(self.ctx_init, str) or not self.ctx_init.strip()):

@@ -1,5 +1,8 @@
 """DFERCLIP: image encoder per frame -> temporal model -> video feature; prompts -> text features;
 logits = cosine(video, class text) / temperature. Also the ablation modes and `build_model`.
+
+Beyond the paper (both off by default): `negatives` subtracts a weighted cosine to each class's
+negative description, `multi_descriptions` averages several descriptions' features per class.
 """
 
 from __future__ import annotations
@@ -33,21 +36,23 @@ class DFERCLIP(nn.Module):
         self.image_size = backbone.image_size
         self.embed_dim = backbone.embed_dim
         self.text_truncation = True  # run the text encoder only up to the longest prompt's EOS
-        self._text_cache: tuple[tuple[Any, ...], torch.Tensor] | None = None
+        self._text_cache: tuple[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor | None]] | None = None
         clip = backbone.clip
         self.image_encoder = clip.visual
         self.register_buffer("pixel_mean", torch.tensor(backbone.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(backbone.std).view(1, 3, 1, 1), persistent=False)
         self.prompt_learner: PromptLearner | None = None
+        self.negative_learner: PromptLearner | None = None
         self.text_encoder: TextEncoder | None = None
         self.temporal: TemporalTransformer | None = None
         self.head: nn.Linear | None = None
         if cfg.uses_text:
             self.text_encoder = TextEncoder(clip)
-            self.prompt_learner = PromptLearner(
-                clip.token_embedding, texts, cfg.effective_n_ctx, cfg.class_specific, cfg.position,
-                cfg.ctx_init, self.text_encoder.context_length,
-            )
+            learner_args = (clip.token_embedding, texts, cfg.effective_n_ctx, cfg.class_specific, cfg.position,
+                            cfg.ctx_init, self.text_encoder.context_length)
+            self.prompt_learner = PromptLearner(*learner_args, rows="variants" if cfg.multi_descriptions else "texts")
+            if cfg.negatives:  # its own context: what precedes "what the face does not show" is learned apart
+                self.negative_learner = PromptLearner(*learner_args, rows="negatives")
             self.logit_scale = clip.logit_scale
         if cfg.mode == "dfer":
             self.temporal = TemporalTransformer(
@@ -93,32 +98,55 @@ class DFERCLIP(nn.Module):
 
     def text_features(self) -> torch.Tensor:
         """L2-normalised class text features (n_cls, E) float32; cached when nothing text-side learns."""
+        return self._class_texts()[0]
+
+    def negative_text_features(self) -> torch.Tensor:
+        """L2-normalised features of the classes' negative descriptions (n_cls, E) float32."""
+        negative = self._class_texts()[1]
+        if negative is None:
+            raise ModelConfigError("this model has no negative descriptions (built without negatives)")
+        return negative
+
+    def _class_texts(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(positive, negative or None) class text features, each (n_cls, E) float32, normalised."""
         if self.prompt_learner is None or self.text_encoder is None:
             raise ModelConfigError(f"mode {self.config.mode!r} has no text side")
-        cacheable = not (self.training and torch.is_grad_enabled() and self.prompt_learner.learnable)
+        learners = [x for x in (self.prompt_learner, self.negative_learner) if x is not None]
+        cacheable = not (self.training and torch.is_grad_enabled() and any(x.learnable for x in learners))
         key = self._cache_key()
         if cacheable and self._text_cache is not None and self._text_cache[0] == key:
             return self._text_cache[1]
         with contextlib.nullcontext() if not cacheable else torch.no_grad():
-            learner = self.prompt_learner
-            length = int(learner.eos_index.max()) + 1 if self.text_truncation else None
-            prompts = learner(length)  # (n_cls, l, D)
-            feats = self.text_encoder(prompts, learner.eos_index, truncate=self.text_truncation)  # (n_cls, E)
-            feats = F.normalize(feats.float(), dim=-1)
-        self._text_cache = (key, feats) if cacheable else None
-        return feats
+            positive = self._encode(self.prompt_learner)
+            negative = self._encode(self.negative_learner) if self.negative_learner is not None else None
+        self._text_cache = (key, (positive, negative)) if cacheable else None
+        return positive, negative
+
+    def _encode(self, learner: PromptLearner) -> torch.Tensor:
+        """One learner's prompts -> class features (n_cls, E) float32, normalised; a class with
+        several prompts gets the normalised mean of their normalised features."""
+        length = int(learner.eos_index.max()) + 1 if self.text_truncation else None
+        prompts = learner(length)  # (P, l, D)
+        feats = self.text_encoder(prompts, learner.eos_index, truncate=self.text_truncation)  # (P, E)
+        feats = F.normalize(feats.float(), dim=-1)  # (P, E)
+        if learner.n_prompts == learner.n_cls:
+            return feats
+        sums = feats.new_zeros(learner.n_cls, feats.shape[-1]).index_add(0, learner.row_class, feats)  # (n_cls, E)
+        return F.normalize(sums, dim=-1)  # the mean's direction: dividing by the count changes nothing
 
     def _cache_key(self) -> tuple[Any, ...]:
-        ctx = self.prompt_learner.ctx if self.prompt_learner is not None else None
-        version = (ctx.data_ptr(), ctx._version) if ctx is not None else None
-        return (str(self.prompt_learner.embeddings.device), version, self.text_truncation,
+        versions = []
+        for learner in (self.prompt_learner, self.negative_learner):
+            ctx = learner.ctx if learner is not None else None
+            versions.append((ctx.data_ptr(), ctx._version) if ctx is not None else None)
+        return (str(self.prompt_learner.embeddings.device), tuple(versions), self.text_truncation,
                 torch.is_autocast_enabled("cuda") or torch.is_autocast_enabled("cpu"))
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         video = self.video_features(frames)  # (B, E)
         if self.head is not None:
             return self.head(video).float()  # (B, n_cls)
-        text = self.text_features()  # (n_cls, E)
+        text, negative = self._class_texts()  # (n_cls, E), (n_cls, E) or None
         # cosine / 0.01 spans +-100: keep it in fp32 even under bf16/fp16 autocast
         with torch.autocast(device_type=video.device.type, enabled=False):
             video = F.normalize(video.float(), dim=-1)  # (B, E)
@@ -126,7 +154,10 @@ class DFERCLIP(nn.Module):
                 scale = self.logit_scale.float().exp()
             else:
                 scale = 1.0 / self.config.temperature
-            return video @ text.t() * scale  # (B, n_cls)
+            similarity = video @ text.t()  # (B, n_cls)
+            if negative is not None:  # looking like what class c does not show counts against c
+                similarity = similarity - self.config.negative_weight * (video @ negative.t())  # (B, n_cls)
+            return similarity * scale  # (B, n_cls)
 
     def train(self, mode: bool = True) -> "DFERCLIP":
         """Train mode, with the image encoder's batch norms (ResNet towers) kept on their pretrained
@@ -152,10 +183,11 @@ class DFERCLIP(nn.Module):
     # ------------------------------------------------------------------ training
     def parts(self) -> dict[str, list[nn.Parameter]]:
         """Trainable parameters by part: image, temporal, prompt, head (empty parts omitted)."""
-        modules = {"image": self.image_encoder, "temporal": self.temporal, "prompt": self.prompt_learner, "head": self.head}
+        modules = {"image": [self.image_encoder], "temporal": [self.temporal],
+                   "prompt": [self.prompt_learner, self.negative_learner], "head": [self.head]}
         out = {}
-        for name, module in modules.items():
-            params = [p for p in module.parameters() if p.requires_grad] if module is not None else []
+        for name, group in modules.items():
+            params = [p for module in group if module is not None for p in module.parameters() if p.requires_grad]
             if params:
                 out[name] = params
         return out
@@ -184,8 +216,9 @@ def set_trainable(model: DFERCLIP) -> None:
             p.requires_grad_(not peft or is_peft_parameter(name))
     if model.temporal is not None:
         model.temporal.requires_grad_(True)
-    if model.prompt_learner is not None and model.prompt_learner.ctx is not None and mode != "zeroshot":
-        model.prompt_learner.ctx.requires_grad_(True)
+    for learner in (model.prompt_learner, model.negative_learner):
+        if learner is not None and learner.ctx is not None and mode != "zeroshot":
+            learner.ctx.requires_grad_(True)
     if model.head is not None:
         model.head.requires_grad_(True)
 

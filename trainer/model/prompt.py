@@ -1,9 +1,13 @@
 """The prompt learner: [SOS] [ctx_1 .. ctx_M] [class text] [EOS] with learnable context vectors.
 
 One code path builds every variant. The frozen token embeddings of `[SOS] text [EOS] pad..` and
-the context vectors form one pool per class; a fixed index per class says which pool row goes to
+the context vectors form one pool per prompt; a fixed index per prompt says which pool row goes to
 which prompt position, so `end`, `front` and `middle` differ only in that index, and one
 `torch.gather` assembles all prompts.
+
+A learner prompts either each class's text (one prompt per class), its negative description, or
+its several descriptions (`rows="variants"`: one prompt per description, all of a class's
+descriptions behind the same class context; `row_class` says which class each prompt belongs to).
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ CTX_STD = 0.02
 
 
 class PromptLearner(nn.Module):
-    """Owns the context parameter; keeps the frozen text embeddings as buffers.
+    """Owns the context parameter (n_cls, M, D) or (M, D); keeps the frozen text embeddings as buffers.
 
-    Buffers: `token_ids` (n_cls, L0) = SOS, text, EOS, zero padding with L0 = context_length - M;
-    `embeddings` (n_cls, L0, D) their token embeddings; `order` (n_cls, L0 + M) pool indices;
-    `eos_index` (n_cls,) where each prompt's EOS lands.
+    Buffers, for P prompts (P = n_cls unless rows="variants"): `token_ids` (P, L0) = SOS, text, EOS,
+    zero padding with L0 = context_length - M; `embeddings` (P, L0, D) their token embeddings;
+    `order` (P, L0 + M) pool indices; `eos_index` (P,) where each prompt's EOS lands; `row_class`
+    (P,) the class of each prompt.
     """
 
     def __init__(
@@ -38,22 +43,26 @@ class PromptLearner(nn.Module):
         position: str = "end",
         ctx_init: str | None = None,
         context_length: int = CONTEXT_LENGTH,
+        rows: str = "texts",
     ) -> None:
         super().__init__()
         self.n_cls = len(texts)
         self.n_ctx = n_ctx
         self.position = position
-        ids = [encode_text(t) for t in texts.texts]
-        check_budget(texts, ids, n_ctx, context_length)
-        token_ids = token_id_table(ids, context_length - n_ctx)  # (n_cls, L0)
+        self.rows = rows
+        labels, row_texts, row_class = prompt_rows(texts, rows)
+        ids = [encode_text(t) for t in row_texts]
+        check_budget(labels, ids, n_ctx, context_length)
+        token_ids = token_id_table(ids, context_length - n_ctx)  # (P, L0)
         weight = token_embedding.weight
         with torch.no_grad():
             embeddings = token_embedding(token_ids.to(weight.device)).detach().clone()  # (n_cls, L0, D)
         self.register_buffer("token_ids", token_ids)
         self.register_buffer("embeddings", embeddings)
         order, eos = prompt_order([len(x) for x in ids], n_ctx, context_length - n_ctx, position)
-        self.register_buffer("order", order)  # (n_cls, L0 + M)
-        self.register_buffer("eos_index", eos)  # (n_cls,)
+        self.register_buffer("order", order)  # (P, L0 + M)
+        self.register_buffer("eos_index", eos)  # (P,)
+        self.register_buffer("row_class", torch.tensor(row_class, dtype=torch.long), persistent=False)  # (P,)
         dim = weight.shape[1]
         if n_ctx == 0:
             self.register_parameter("ctx", None)
@@ -75,25 +84,58 @@ class PromptLearner(nn.Module):
     def length(self) -> int:
         return int(self.order.shape[1])
 
+    @property
+    def n_prompts(self) -> int:
+        return int(self.order.shape[0])
+
     def forward(self, length: int | None = None) -> torch.Tensor:
-        """Prompt embeddings (n_cls, length, D); `length` keeps only the first positions."""
+        """Prompt embeddings (P, length, D); `length` keeps only the first positions."""
         n = self.length if length is None else length
-        order = self.order[:, :n]  # (n_cls, n)
+        order = self.order[:, :n]  # (P, n)
         if self.ctx is None:
-            pool = self.embeddings  # (n_cls, L0, D)
+            pool = self.embeddings  # (P, L0, D)
         else:
-            ctx = self.ctx if self.ctx.dim() == 3 else self.ctx.unsqueeze(0).expand(self.n_cls, -1, -1)
-            pool = torch.cat([self.embeddings, ctx.to(self.embeddings.dtype)], dim=1)  # (n_cls, L0 + M, D)
-        index = order.unsqueeze(-1).expand(-1, -1, pool.shape[-1])  # (n_cls, n, D)
-        return torch.gather(pool, 1, index)  # (n_cls, n, D)
+            if self.ctx.dim() == 3:
+                ctx = self.ctx if self.rows != "variants" else self.ctx[self.row_class]  # (P, M, D)
+            else:
+                ctx = self.ctx.unsqueeze(0).expand(self.n_prompts, -1, -1)  # (P, M, D)
+            pool = torch.cat([self.embeddings, ctx.to(self.embeddings.dtype)], dim=1)  # (P, L0 + M, D)
+        index = order.unsqueeze(-1).expand(-1, -1, pool.shape[-1])  # (P, n, D)
+        return torch.gather(pool, 1, index)  # (P, n, D)
 
 
-def check_budget(texts: ClassTexts, ids: Sequence[Sequence[int]], n_ctx: int, context_length: int) -> None:
+ROWS = ("texts", "negatives", "variants")
+
+
+def prompt_rows(texts: ClassTexts, rows: str) -> tuple[list[str], list[str], list[int]]:
+    """(label for messages, text, class index) of every prompt a learner of `rows` builds."""
+    if rows == "texts":
+        return [repr(c) for c in texts.classes], list(texts.texts), list(range(len(texts)))
+    if rows == "negatives":
+        if texts.negatives is None:
+            raise TextsError(f"these class texts ({texts.source}) have no negative descriptions; "
+                             "use a descriptor set made with `promptkit generate --negatives`")
+        return [f"{c!r} (negative)" for c in texts.classes], list(texts.negatives), list(range(len(texts)))
+    if rows == "variants":
+        if texts.variants is None:
+            raise TextsError(f"these class texts ({texts.source}) have one description per class; "
+                             "use a descriptor set made with `promptkit generate --samples N --variants`")
+        labels, out, owner = [], [], []
+        for index, (name, variants) in enumerate(zip(texts.classes, texts.variants)):
+            for number, text in enumerate(variants, 1):
+                labels.append(f"{name!r} (description {number})")
+                out.append(text)
+                owner.append(index)
+        return labels, out, owner
+    raise ModelConfigError(f"prompt rows must be one of {', '.join(ROWS)}, got {rows!r}")
+
+
+def check_budget(labels: Sequence[str], ids: Sequence[Sequence[int]], n_ctx: int, context_length: int) -> None:
     budget = description_budget(n_ctx, context_length)
-    for name, toks in zip(texts.classes, ids):
+    for name, toks in zip(labels, ids):
         if len(toks) > budget:
             raise TextsError(
-                f"the text for class {name!r} has {len(toks)} tokens but {n_ctx} contexts leave room for "
+                f"the text for class {name} has {len(toks)} tokens but {n_ctx} contexts leave room for "
                 f"{budget} ({context_length} - {SPECIAL_TOKENS} - {n_ctx}); shorten it (promptkit can fit descriptions) "
                 "or use fewer contexts"
             )
