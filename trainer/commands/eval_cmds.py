@@ -41,7 +41,7 @@ def _stderr() -> Console:
 
 
 def compare(
-    template: Annotated[list[str], Opt("--template", help="Template (repeatable): photo_of, expression_of, class_name, description, random_words or a .j2 file. Default: the first four.")] = [],  # noqa: B006
+    template: Annotated[list[str], Opt("--template", help="Template (repeatable): photo_of, expression_of, class_name, description, random_words, negatives, multi_descriptions, or a .j2 file.")] = [],  # noqa: B006
     no_zero_shot: Annotated[bool, Opt("--no-zero-shot", help="Skip the manual-template variants.")] = False,
     run: Annotated[list[Path], Opt("--run", help="A trainer run folder (or checkpoint) to score too (repeatable).")] = [],  # noqa: B006
     train: Annotated[bool, Opt("--train", help="Train context+classnames and context+descriptions with the same budget, then score them.")] = False,

@@ -8,6 +8,9 @@ metrics (UAR, WAR, per-class recall, from `trainer.metrics` through `trainer.eng
   templates share one backbone and one pass over the clips; only the class texts differ.
   `random_words` (opt-in) is the `description` template with each description replaced by seeded
   random words of the same token length (WaffleCLIP's control, `promptkit.random_words`).
+  `negatives` and `multi_descriptions` (opt-in, for a descriptor set that has them) score the
+  descriptions with the negative descriptions subtracted, or with each class's several
+  descriptions averaged, exactly as `trainer run --negatives` / `--multi-descriptions` do.
 - trained: `trainer run` folders (`--run DIR`), and, with `train=True`, the learned-context
   variants (context + class names, context + descriptions) trained here with one budget.
 
@@ -27,7 +30,6 @@ from typing import Any, Sequence
 import jinja2
 import jinja2.meta
 import torch
-import torch.nn.functional as F
 
 from promptkit.errors import EvalError, TemplateError
 from promptkit.random_words import NAME as RANDOM_WORDS
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATES = ("photo_of", "expression_of", "class_name", "description")
 CLASS_VARIABLES = ("class_name", "description")
+SET_ROWS = ("negatives", "multi_descriptions")  # rows built from the descriptor set's extra texts
 ZS_NORMALIZE = ("clip", "none")
 TRAINED_VARIANTS = (("ctx+classnames", "classnames", "ctx_classnames"),
                     ("ctx+descriptions", "descriptions", "ctx_descriptions"))  # (variant, text source, run folder)
@@ -173,14 +176,24 @@ def template_texts(source, classes: Sequence[str], ds, random_seed: int | None =
         return ClassTexts(tuple(classes), tuple(texts), f"template:{source.name}")
 
 
-def checked_sources(names: Sequence[str]) -> list[tuple[Any, set[str], bool]]:
-    """(template source, variables it uses, random words?) per name; `random_words` is the
-    `description` template over random-word descriptions."""
+def checked_sources(names: Sequence[str]) -> list[tuple[Any, set[str], str | None]]:
+    """(template source, variables it uses, special row or None) per name; `random_words` is the
+    `description` template over random-word descriptions, `negatives` / `multi_descriptions` the
+    descriptor set's descriptions with its negatives / its several descriptions."""
     out = []
     for name in names:
-        source, used = load_checked_template("description" if name == RANDOM_WORDS else name)
-        out.append((source, used, name == RANDOM_WORDS))
+        special = name if name in (RANDOM_WORDS, *SET_ROWS) else None
+        source, used = load_checked_template("description" if special else name)
+        out.append((source, used, special))
     return out
+
+
+def set_row_texts(special: str, classes: Sequence[str], ds) -> Any:
+    """The descriptor set's texts with its negatives or several descriptions, under `classes`' names."""
+    with trainer_errors():
+        texts = ClassTexts.from_descriptor_set(ds, negatives=special == "negatives",
+                                               variants=special == "multi_descriptions")
+        return dataclasses.replace(texts, classes=tuple(classes))
 
 
 def _short(text: str, limit: int = 48) -> str:
@@ -234,7 +247,7 @@ class _VideoFeatures:
 
 def zero_shot_rows(cfg: CompareConfig, sources: Sequence[Any], split: TestSplit, ds, ctx,
                    notes: list[str]) -> list[CompareRow]:
-    """Every template (`sources`: (source, random words?) pairs, from `checked_sources`) on one
+    """Every template (`sources`: (source, special row or None) pairs, from `checked_sources`) on one
     seeded frozen backbone: one pass over the clips, one text set per template."""
 
 
@@ -247,20 +260,25 @@ def zero_shot_rows(cfg: CompareConfig, sources: Sequence[Any], split: TestSplit,
         model_cfg = dataclasses.replace(model_cfg, image_size=backbone.image_size)
     taken: set[str] = set()
     variants = []
-    for source, random in sources:
-        texts = template_texts(source, split.classes, ds, run.seed if random else None)
+    for source, special in sources:
+        row_cfg = model_cfg
+        if special in SET_ROWS:
+            texts = set_row_texts(special, split.classes, ds)
+            row_cfg = dataclasses.replace(model_cfg, negatives=special == "negatives",
+                                          multi_descriptions=special == "multi_descriptions")
+        else:
+            texts = template_texts(source, split.classes, ds, run.seed if special == RANDOM_WORDS else None)
         with trainer_errors():
-            model = DFERCLIP(model_cfg, texts, backbone).to(ctx.device).eval()
-        name = variant_name(RANDOM_WORDS if random else source.name, taken)
-        variants.append((name, texts, model, f"{source.name}, random words seed {run.seed}" if random else source.name))
+            model = DFERCLIP(row_cfg, texts, backbone).to(ctx.device).eval()
+        name = variant_name(special or source.name, taken)
+        shown = {RANDOM_WORDS: f"{source.name}, random words seed {run.seed}", None: source.name}.get(special, f"{source.name} + {special}")
+        variants.append((name, texts, model, shown))
     feats = clip_outputs(_VideoFeatures(variants[0][2]), split.records, model_cfg.image_size, model_cfg.num_frames,
                          ctx, cfg.eval_batch, run.data.workers, run.precision, notes)  # (N, E)
-    video = F.normalize(feats.float(), dim=-1)  # (N, E)
     rows = []
     for name, texts, model, source in variants:
         with torch.no_grad():
-            text = model.text_features().float().cpu()  # (C, E)
-        logits = video @ text.t() / model_cfg.temperature  # (N, C)
+            logits = model.class_logits(feats.to(ctx.device)).cpu()  # (N, C)
         rows.append(score(name, "zero-shot", f"template {source}: {_short(texts.texts[0])!r}", logits, split, source))
     return rows
 
@@ -318,10 +336,10 @@ def run_compare(cfg: CompareConfig, progress=None) -> CompareResult:
     with trainer_errors():
         ctx = DistContext(device=pick_device(cfg.run.device))
     notes: list[str] = []
-    needs_ds = cfg.train or any("description" in used for _, used, _ in checked)
+    needs_ds = cfg.train or any("description" in used or special in SET_ROWS for _, used, special in checked)
     ds = load_descriptions(cfg.run, split) if needs_ds else None
     trained = [run_row(path, split, cfg, ctx, notes) for path in cfg.runs]
-    rows = zero_shot_rows(cfg, [(source, random) for source, _, random in checked], split, ds, ctx, notes) if checked else []
+    rows = zero_shot_rows(cfg, [(source, special) for source, _, special in checked], split, ds, ctx, notes) if checked else []
     rows += trained
     if cfg.train:
         for name, source, folder in TRAINED_VARIANTS:
