@@ -289,3 +289,31 @@ def test_layer_decay_and_mixup_runs(baseline, clips, capsys, tmp_path):
     for flag, value, message in (("--mixup", "-1", "optim.mixup"), ("--layer-decay", "1.5", "optim.layer_decay")):
         code, _, err = cli(capsys, *run_args(clips, tmp_path / "bad", flag, value))
         assert code != 0 and message in err and len(err.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------- 1-2. negatives, several descriptions
+def test_negatives_and_multi_descriptions_run_from_a_set_that_has_them(clips, capsys, tmp_path):
+    out = tmp_path / "neg"
+    code, _, err = cli(capsys, *run_args(clips, out, "--descriptions", "dfew/v2", "--negatives", "--negative-weight", "0.3",
+                                         "--multi-descriptions"))
+    assert code == 0, err
+    config = json.loads((out / "config.json").read_text())["model"]
+    assert config["negatives"] and config["negative_weight"] == 0.3 and config["multi_descriptions"]
+    texts = torch.load(out / "best.pt", weights_only=True)["model"]["texts"]
+    ds = Store(resolve_store_root(None)).resolve("dfew/v2", "dfew")
+    assert texts["negatives"] == [e.negative.description for e in ds.classes]
+    assert texts["variants"] == [list(e.variants) for e in ds.classes]
+    assert json.loads((out / "summary.json").read_text())["text"]["set_id"] == "dfew/v2"
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--negatives"], "descriptor set dfew/v1 has no negative descriptions, which --negatives needs"),
+    (["--multi-descriptions"], "descriptor set dfew/v1 has one description per class"),
+    (["--negatives", "--text", "classnames"], "--negatives needs a descriptor set that has them"),
+    (["--negatives", "--negative-weight", "-1"], "negative_weight must be a number in [0, 10]"),
+])
+def test_negatives_and_multi_descriptions_refusals_are_one_line(clips, capsys, tmp_path, extra, message):
+    out = tmp_path / "bad"
+    code, _, err = cli(capsys, *run_args(clips, out, "--descriptions", "dfew/v1", *extra))
+    assert code != 0 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (out / "last.pt").exists()
