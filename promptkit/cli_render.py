@@ -8,19 +8,43 @@ from rich.text import Text
 from promptkit.diff import ClassChange
 from promptkit.sets import DescriptorSet
 from promptkit.store import SetSummary
-from promptkit.tokens import TokenRow, budget
+from promptkit.tokens import TokenRow, budget, count_tokens
 
 
 def set_table(ds: DescriptorSet, title: str | None = None) -> Table:
+    """One row per class; a "negative" column (tokens and description) only when the set has negatives."""
+    negatives = any(entry.negative is not None for entry in ds.classes)
     table = Table(title=title or f"{ds.set_id}  ({ds.content_hash[:19]}...)", show_lines=False)
     table.add_column("label", justify="right")
     table.add_column("class")
     table.add_column("tokens", justify="right")
     table.add_column("description", overflow="fold")
     table.add_column("dropped", overflow="fold", style="yellow")
+    if negatives:
+        table.add_column("negative (not shown)", overflow="fold", style="magenta")
     for index, entry in enumerate(ds.classes):
-        table.add_row(str(index), entry.name, f"{entry.tokens}/{budget(ds.n_ctx)}", entry.description,
-                      "; ".join(entry.dropped) or "-")
+        row = [str(index), entry.name, f"{entry.tokens}/{budget(ds.n_ctx)}", entry.description,
+               "; ".join(entry.dropped) or "-"]
+        if negatives:
+            neg = entry.negative
+            row.append(f"{neg.description} ({neg.tokens}/{budget(ds.n_ctx)})" if neg is not None else "-")
+        table.add_row(*row)
+    return table
+
+
+def variants_table(ds: DescriptorSet) -> Table | None:
+    """Every class's variants (one row each, with its tokens); None when the set has none."""
+    if not any(entry.variants for entry in ds.classes):
+        return None
+    table = Table(title=f"{ds.set_id}: variants")
+    table.add_column("label", justify="right")
+    table.add_column("class")
+    table.add_column("#", justify="right")
+    table.add_column("tokens", justify="right")
+    table.add_column("variant", overflow="fold")
+    for index, entry in enumerate(ds.classes):
+        for number, variant in enumerate(entry.variants, start=1):
+            table.add_row(str(index), entry.name, str(number), f"{count_tokens(variant)}/{budget(ds.n_ctx)}", variant)
     return table
 
 
@@ -28,7 +52,8 @@ def provenance_lines(ds: DescriptorSet) -> list[str]:
     prov = ds.provenance
     lines = [f"set {ds.set_id}{'  (shipped)' if ds.shipped else ''}  file {ds.path}",
              f"contexts {ds.n_ctx} (budget {budget(ds.n_ctx)} tokens)  hash {ds.content_hash}"]
-    keys = ("source", "model", "endpoint_host", "template", "template_sha256", "sampling", "parent", "created")
+    keys = ("source", "model", "endpoint_host", "template", "template_sha256", "templates", "negative_template",
+            "sampling", "parent", "created")
     details = [f"{key}={prov[key]}" for key in keys if prov.get(key) not in (None, "", {})]
     lines.append("provenance: " + ", ".join(details))
     return lines
