@@ -92,15 +92,32 @@ def tokens_table(set_id: str, rows: list[TokenRow], n_ctx: int) -> Table:
 
 
 def diff_table(a: str, b: str, changes: list[ClassChange]) -> Table:
+    """Changed classes only; a "negative / variants" column only when one of those changed."""
+    extras = any(change.extras_changed for change in changes)
     table = Table(title=f"{a} -> {b}")
-    for column in ("label", "class", "added", "removed", "tokens", "description"):
+    for column in ("label", "class", "added", "removed", "tokens", "description") + (("negative / variants",) if extras else ()):
         table.add_column(column, overflow="fold")
     for change in changes:
         if not change.changed:
             continue
         name = change.name_a if not change.renamed else f"{change.name_a} -> {change.name_b}"
         described = "changed" if change.description_a != change.description_b else "same"
-        table.add_row(str(change.label), str(name), Text("; ".join(change.added), style="green"),
-                      Text("; ".join(change.removed), style="red"),
-                      f"{change.tokens_a} -> {change.tokens_b}", described)
+        row = [str(change.label), str(name), Text("; ".join(change.added), style="green"),
+               Text("; ".join(change.removed), style="red"), f"{change.tokens_a} -> {change.tokens_b}", described]
+        if extras:
+            row.append(_extras_change(change))
+        table.add_row(*row)
     return table
+
+
+def _extras_change(change: ClassChange) -> str:
+    parts = []
+    if change.negative_a != change.negative_b:
+        if change.negative_a is None or change.negative_b is None:
+            parts.append("negative " + ("added" if change.negative_a is None else "removed"))
+        else:
+            parts.append("negative changed")
+    if change.variants_a != change.variants_b:
+        count_a, count_b = len(change.variants_a), len(change.variants_b)
+        parts.append(f"variants {count_a} -> {count_b}" if count_a != count_b else "variants changed")
+    return "; ".join(parts) or "same"

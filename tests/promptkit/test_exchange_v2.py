@@ -96,3 +96,19 @@ def test_hand_edits_with_negatives_for_some_classes_only_are_refused(store, full
     with pytest.raises(PromptkitError, match="negative must be a description"):
         import_set(path, store)
     assert len(store.versions("mine")) == 1
+
+
+def test_diff_mentions_negative_and_variant_changes(store, full_set):
+    from fake_llm import run_cli
+
+    plain = [ClassEntry(name, list(e.descriptors), e.description, 0) for name, e in zip(NAMES, full_set.classes)]
+    store.add("mine", plain, {"source": "test"}, 8)  # mine/v2: same descriptions, no extras
+    result = run_cli("diff", "mine/v2", "mine/v1", "--store", store.root, "--json")
+    assert result.code == 0, result.err
+    changes = json.loads(result.out)
+    assert all(c["changed"] and not c["added"] and not c["removed"] for c in changes)
+    assert changes[0]["negative_a"] is None and changes[0]["negative_b"] == "no joy frown, tears."
+    table = run_cli("diff", "mine/v2", "mine/v1", "--store", store.root)
+    assert "negative added" in table.out and "variants 0 -> 2" in table.out
+    same = run_cli("diff", "mine/v1", "mine/v1", "--store", store.root)
+    assert "same descriptors" in same.out

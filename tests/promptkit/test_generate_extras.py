@@ -44,7 +44,7 @@ def test_negatives_one_per_class_within_budget_and_shown(llm_server, tmp_path):
     assert loaded.has_negatives and loaded.negative_descriptions[0].startswith("furrowed brows")
     shown = run_cli("show", "mafw/v2", "--store", tmp_path)
     assert shown.code == 0, shown.err
-    assert "negative" in shown.out and "downturned mouth" in shown.out and "llm_negative" in shown.out
+    assert "negative" in shown.out and "downturned" in shown.out and "llm_negative" in shown.out
     as_json = json.loads(run_cli("show", "mafw/v2", "--store", tmp_path, "--json").out)
     assert as_json["classes"][0]["negative"] == by_name["happiness"]["negative"]
 
@@ -87,7 +87,7 @@ def test_variants_one_per_sample_each_within_budget(llm_server, tmp_path):
         assert "negative" not in entry
     assert Store(tmp_path).load("mafw/v2").variant_descriptions[0][1].endswith("tightened eyelids.")
     shown = run_cli("show", "mafw/v2", "--store", tmp_path)
-    assert shown.code == 0 and "variants" in shown.out and "dropped jaw" in shown.out
+    assert shown.code == 0 and "variants" in shown.out and "nostrils" in shown.out
 
 
 def test_each_variant_is_fitted_to_the_budget_on_its_own(llm_server, tmp_path):
