@@ -107,6 +107,7 @@ def test_variants_need_several_answers(llm_server, tmp_path):
 
 
 def test_several_templates_all_asked_concurrently(llm_server, tmp_path):
+    llm_server.latency = 0.3  # long enough for the requests of one batch to overlap
     result = _generate(llm_server, tmp_path, "--template", "llm_query", "--template", "llm_short_list",
                        "--samples", "2", "--seed", "5", "--variants", "--negatives", classes="joy,calm,fear")
     assert result.code == 0, result.err
@@ -117,7 +118,7 @@ def test_several_templates_all_asked_concurrently(llm_server, tmp_path):
     prompts = [r["messages"][0]["content"] for r in llm_server.requests]
     assert len(prompts) == 3 * (2 + 2 + 2)  # 3 classes x (2 templates + the negative question) x 2 samples
     assert sum("List 6 to 10" in p for p in prompts) == 6 and sum("absent from" in p for p in prompts) == 6
-    assert llm_server.max_in_flight > 1
+    assert llm_server.max_in_flight > 6  # more than one template's (or the negative question's) requests at once
     for entry in data["classes"]:
         assert len(entry["raw_answers"]) == 4 and len(entry["variants"]) == 4  # one per answer
         assert len(entry["negative"]["raw_answers"]) == 2
