@@ -1,8 +1,13 @@
 """A small OpenAI-compatible HTTP server for tests and benchmarks (standard library only).
 
 Serves `POST /v1/chat/completions` and `GET /v1/models` on 127.0.0.1 from a thread pool, so the
-real `openai` client can be driven end to end. Answers come from `answer(model, prompt) -> str`;
-faults are scripted per prompt: `faults["anger"] = ["429", "500", "slow:2"]` makes the next three
+real `openai` client can be driven end to end. Answers come from `answer(model, prompt) -> str`
+when one is given, else from `default_answer`: the same list of features for every question
+(four of them, plus one more that differs from sample to sample), and for a question about what an
+expression does NOT show ("absent from" / "not shown in", as in templates/llm_negative.j2) a list
+of features absent from that class's expression. Samples differ by the request's seed when it
+has one, else by how often that prompt was answered at temperature > 0 (temperature 0 and no seed:
+always the same answer; the first answer to a prompt is always the plain four-item list). Faults are scripted per prompt: `faults["anger"] = ["429", "500", "slow:2"]` makes the next three
 requests whose prompt mentions "anger" fail with 429, then 500, then answer after 2 s. Answers that
 are not OpenAI JSON: "garbage" (status 200, a body that is not JSON), "html" (status 200, an HTML
 page), "nochoices" (a completion with an empty `choices` list), "nocontent" (a null message content),
@@ -14,7 +19,9 @@ page), "nochoices" (a completion with an empty `choices` list), "nocontent" (a n
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,9 +36,47 @@ _BAD_BODIES = {  # fault name -> (content type, body) answered with status 200
 }
 
 
-def default_answer(model: str, prompt: str) -> str:
-    """A plain numbered list, the same for every prompt."""
-    return "1. Raised eyebrows\n2. Widened eyes\n3. Open mouth\n4. Tense lips\n"
+_POSITIVE = ("Raised eyebrows", "Widened eyes", "Open mouth", "Tense lips")
+_EXTRA = ("Flared nostrils", "Tightened eyelids", "Dropped jaw", "Wrinkled forehead", "Pressed lips",
+          "Tilted head", "Lowered gaze")
+_NEGATIVE_QUESTION = re.compile(r"\b(?:absent|not shown|not show|does not show|missing)\b", re.IGNORECASE)
+_CLASS_IN_QUESTION = re.compile(r"expression of (.+?)\?")
+_ABSENT = {  # class -> features its expression does not show
+    "happiness": ("Furrowed brows", "Downturned mouth corners", "Tearful eyes", "Clenched jaw"),
+    "sadness": ("Raised cheeks", "Wide smile", "Sparkling eyes", "Crow's feet wrinkles"),
+    "neutral": ("Raised eyebrows", "Wide open mouth", "Wrinkled nose", "Clenched teeth"),
+    "anger": ("Relaxed brows", "Soft smile", "Raised cheeks", "Drooping eyelids"),
+    "surprise": ("Narrowed eyes", "Lowered brows", "Tightly closed lips", "Relaxed eyelids"),
+    "disgust": ("Wide smile", "Relaxed nose", "Raised inner brows", "Soft gaze"),
+    "fear": ("Relaxed forehead", "Smiling mouth", "Narrowed eyes", "Lowered brows"),
+    "contempt": ("Symmetrical smile", "Widened eyes", "Raised inner brows", "Open mouth"),
+    "anxiety": ("Relaxed brows", "Steady gaze", "Broad smile", "Loose jaw"),
+    "helplessness": ("Firm jaw", "Lowered brows", "Bright smile", "Focused stare"),
+    "disappointment": ("Raised cheeks", "Wide open eyes", "Upturned lip corners", "Bright gaze"),
+}
+_ABSENT_POOL = ("Furrowed brows", "Raised cheeks", "Wide smile", "Narrowed eyes", "Wrinkled nose",
+                "Clenched jaw", "Tearful eyes", "Dropped jaw", "Relaxed forehead", "Pressed lips")
+
+
+def default_answer(model: str, prompt: str, variant: int = 0) -> str:
+    """A numbered list: visual features, or for a question about what an expression does not show, the
+    features absent from that class's expression (a fixed list for the 11 built-in classes, a pick
+    from a pool by the class name's hash for others). Variant k > 0 adds one more feature."""
+    if _NEGATIVE_QUESTION.search(prompt):
+        found = _CLASS_IN_QUESTION.search(prompt)
+        name = found.group(1).strip().lower() if found else ""
+        items = list(_ABSENT.get(name) or _pick(_ABSENT_POOL, name, 4))
+        extra = [item for item in _ABSENT_POOL if item not in items]
+    else:
+        items, extra = list(_POSITIVE), list(_EXTRA)
+    if variant > 0:
+        items.append(extra[(variant - 1) % len(extra)])
+    return "".join(f"{number}. {item}\n" for number, item in enumerate(items, start=1))
+
+
+def _pick(pool: tuple[str, ...], key: str, count: int) -> list[str]:
+    start = int(hashlib.sha256(key.encode("utf-8")).hexdigest(), 16) % len(pool)
+    return [pool[(start + 3 * i) % len(pool)] for i in range(count)]  # 3 and 10 coprime: distinct
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -48,7 +93,7 @@ class FakeLLMServer:
 
     def __init__(
         self,
-        answer: Callable[[str, str], str] = default_answer,
+        answer: Callable[[str, str], str] | None = None,  # None: default_answer, varied per sample
         models: tuple[str, ...] = DEFAULT_MODELS,
         api_key: str | None = "sk-test",
         latency: float = 0.0,
@@ -59,6 +104,7 @@ class FakeLLMServer:
         self.latency = latency
         self.faults: dict[str, list[str]] = {}
         self.requests: list[dict] = []
+        self.answered: dict[str, int] = {}  # prompt -> answers given at temperature > 0 without a seed
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -100,6 +146,22 @@ class FakeLLMServer:
                 if key in prompt and queue:
                     return queue.pop(0)
         return None
+
+    def reply(self, model: str, prompt: str, body: dict) -> str:
+        """The answer to one request: `answer(model, prompt)` when given, else the default answer for
+        this sample (by the request's seed, else by count at temperature > 0, else always the first)."""
+        if self.answer is not None:
+            return self.answer(model, prompt)
+        seed, temperature = body.get("seed"), body.get("temperature")
+        if isinstance(seed, int) and not isinstance(seed, bool):
+            variant = seed
+        elif isinstance(temperature, (int, float)) and temperature > 0:
+            with self._lock:
+                variant = self.answered.get(prompt, 0)
+                self.answered[prompt] = variant + 1
+        else:
+            variant = 0
+        return default_answer(model, prompt, variant)
 
     def record(self, body: dict, delta: int) -> None:
         with self._lock:
@@ -166,7 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
             delay = float(fault.split(":", 1)[1])
         if delay:
             time.sleep(delay)
-        content = None if fault == "nocontent" else self.owner.answer(model, prompt)
+        content = None if fault == "nocontent" else self.owner.reply(model, prompt, body)
         self._send(200, {
             "id": f"chatcmpl-fake-{len(self.owner.requests)}",
             "object": "chat.completion",

@@ -8,19 +8,43 @@ from rich.text import Text
 from promptkit.diff import ClassChange
 from promptkit.sets import DescriptorSet
 from promptkit.store import SetSummary
-from promptkit.tokens import TokenRow, budget
+from promptkit.tokens import TokenRow, budget, count_tokens
 
 
 def set_table(ds: DescriptorSet, title: str | None = None) -> Table:
+    """One row per class; a "negative" column (tokens and description) only when the set has negatives."""
+    negatives = any(entry.negative is not None for entry in ds.classes)
     table = Table(title=title or f"{ds.set_id}  ({ds.content_hash[:19]}...)", show_lines=False)
     table.add_column("label", justify="right")
     table.add_column("class")
     table.add_column("tokens", justify="right")
     table.add_column("description", overflow="fold")
     table.add_column("dropped", overflow="fold", style="yellow")
+    if negatives:
+        table.add_column("negative (not shown)", overflow="fold", style="magenta")
     for index, entry in enumerate(ds.classes):
-        table.add_row(str(index), entry.name, f"{entry.tokens}/{budget(ds.n_ctx)}", entry.description,
-                      "; ".join(entry.dropped) or "-")
+        row = [str(index), entry.name, f"{entry.tokens}/{budget(ds.n_ctx)}", entry.description,
+               "; ".join(entry.dropped) or "-"]
+        if negatives:
+            neg = entry.negative
+            row.append(f"{neg.description} ({neg.tokens}/{budget(ds.n_ctx)})" if neg is not None else "-")
+        table.add_row(*row)
+    return table
+
+
+def variants_table(ds: DescriptorSet) -> Table | None:
+    """Every class's variants (one row each, with its tokens); None when the set has none."""
+    if not any(entry.variants for entry in ds.classes):
+        return None
+    table = Table(title=f"{ds.set_id}: variants")
+    table.add_column("label", justify="right")
+    table.add_column("class")
+    table.add_column("#", justify="right")
+    table.add_column("tokens", justify="right")
+    table.add_column("variant", overflow="fold")
+    for index, entry in enumerate(ds.classes):
+        for number, variant in enumerate(entry.variants, start=1):
+            table.add_row(str(index), entry.name, str(number), f"{count_tokens(variant)}/{budget(ds.n_ctx)}", variant)
     return table
 
 
@@ -28,7 +52,8 @@ def provenance_lines(ds: DescriptorSet) -> list[str]:
     prov = ds.provenance
     lines = [f"set {ds.set_id}{'  (shipped)' if ds.shipped else ''}  file {ds.path}",
              f"contexts {ds.n_ctx} (budget {budget(ds.n_ctx)} tokens)  hash {ds.content_hash}"]
-    keys = ("source", "model", "endpoint_host", "template", "template_sha256", "sampling", "parent", "created")
+    keys = ("source", "model", "endpoint_host", "template", "template_sha256", "templates", "negative_template",
+            "sampling", "parent", "created")
     details = [f"{key}={prov[key]}" for key in keys if prov.get(key) not in (None, "", {})]
     lines.append("provenance: " + ", ".join(details))
     return lines
@@ -67,15 +92,32 @@ def tokens_table(set_id: str, rows: list[TokenRow], n_ctx: int) -> Table:
 
 
 def diff_table(a: str, b: str, changes: list[ClassChange]) -> Table:
+    """Changed classes only; a "negative / variants" column only when one of those changed."""
+    extras = any(change.extras_changed for change in changes)
     table = Table(title=f"{a} -> {b}")
-    for column in ("label", "class", "added", "removed", "tokens", "description"):
+    for column in ("label", "class", "added", "removed", "tokens", "description") + (("negative / variants",) if extras else ()):
         table.add_column(column, overflow="fold")
     for change in changes:
         if not change.changed:
             continue
         name = change.name_a if not change.renamed else f"{change.name_a} -> {change.name_b}"
         described = "changed" if change.description_a != change.description_b else "same"
-        table.add_row(str(change.label), str(name), Text("; ".join(change.added), style="green"),
-                      Text("; ".join(change.removed), style="red"),
-                      f"{change.tokens_a} -> {change.tokens_b}", described)
+        row = [str(change.label), str(name), Text("; ".join(change.added), style="green"),
+               Text("; ".join(change.removed), style="red"), f"{change.tokens_a} -> {change.tokens_b}", described]
+        if extras:
+            row.append(_extras_change(change))
+        table.add_row(*row)
     return table
+
+
+def _extras_change(change: ClassChange) -> str:
+    parts = []
+    if change.negative_a != change.negative_b:
+        if change.negative_a is None or change.negative_b is None:
+            parts.append("negative " + ("added" if change.negative_a is None else "removed"))
+        else:
+            parts.append("negative changed")
+    if change.variants_a != change.variants_b:
+        count_a, count_b = len(change.variants_a), len(change.variants_b)
+        parts.append(f"variants {count_a} -> {count_b}" if count_a != count_b else "variants changed")
+    return "; ".join(parts) or "same"

@@ -18,7 +18,9 @@ from promptkit.errors import ExchangeError
 from promptkit.exchange import export_csv, export_hf, import_set
 from promptkit.generate import GenerateConfig, generate_set
 from promptkit.llm import LLMConfig
+from promptkit.sets import DescriptorSet
 from promptkit.store import Store, resolve_store_root
+from promptkit.templates import DEFAULT_NEGATIVE_TEMPLATE, DEFAULT_QUERY_TEMPLATE
 from promptkit.tokens import DEFAULT_N_CTX, token_report
 
 StoreOpt = Annotated[
@@ -46,10 +48,13 @@ def _echo_json(data: object) -> None:
 def generate(
     classes: Annotated[str, typer.Option("--classes", help="dfew | ferv39k | mafw | 'a,b,c' | a file, one class per line.")],
     name: Annotated[Optional[str], typer.Option("--name", help="Class-set name for your own classes (default: custom, or the file's stem).")] = None,
-    template: Annotated[str, typer.Option("--template", help="Query template: a shipped name (llm_query, llm_short_list) or a .j2 file.")] = "llm_query",
+    template: Annotated[Optional[list[str]], typer.Option("--template", help="Query template: a shipped name (llm_query, llm_short_list) or a .j2 file; repeat it to ask several questions.")] = None,
     model: Annotated[str, typer.Option("--model", help="Model name at the endpoint.")] = "gpt-4o-mini",
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else OpenAI).")] = None,
-    samples: Annotated[int, typer.Option("--samples", help="Answers per class, merged by frequency.")] = 1,
+    samples: Annotated[int, typer.Option("--samples", help="Answers per class (and per --template), merged by frequency.")] = 1,
+    negatives: Annotated[bool, typer.Option("--negatives", help="Also ask what each expression does not show: a negative description per class.")] = False,
+    negative_template: Annotated[str, typer.Option("--negative-template", help="Template of the negative question: a shipped name or a .j2 file.")] = DEFAULT_NEGATIVE_TEMPLATE,
+    variants: Annotated[bool, typer.Option("--variants", help="Keep every answer as its own description (a variant) besides the merged one; needs --samples 2+.")] = False,
     temperature: Annotated[float, typer.Option("--temperature")] = 0.7,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Sampling seed (sample i uses seed+i).")] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Longest answer, in LLM tokens.")] = 400,
@@ -63,13 +68,16 @@ def generate(
     """Ask an LLM what each class looks like and store the descriptions as a new version."""
     llm = LLMConfig(model=model, base_url=base_url, temperature=temperature, seed=seed, max_tokens=max_tokens,
                     concurrency=concurrency, retries=retries, timeout=timeout)
-    config = GenerateConfig(classes=classes, name=name, template=template, samples=samples, n_ctx=contexts, llm=llm)
+    config = GenerateConfig(classes=classes, name=name, template=tuple(template or (DEFAULT_QUERY_TEMPLATE,)),
+                            samples=samples, n_ctx=contexts, llm=llm, negatives=negatives,
+                            negative_template=negative_template, variants=variants)
     result = generate_set(config, _store(store))
     if as_json:
         _echo_json(result.to_dict())
         return
     console = _console()
     console.print(cli_render.set_table(result))
+    _print_variants(console, result)
     dropped = sum(len(entry.dropped) for entry in result.classes)
     console.print(f"wrote {result.set_id} to {result.path}" + (f" ({dropped} descriptor(s) dropped to fit)" if dropped else ""))
 
@@ -105,6 +113,13 @@ def show(
     for line in cli_render.provenance_lines(ds):
         console.print(line)
     console.print(cli_render.set_table(ds))
+    _print_variants(console, ds)
+
+
+def _print_variants(console: Console, ds: DescriptorSet) -> None:
+    table = cli_render.variants_table(ds)
+    if table is not None:
+        console.print(table)
 
 
 def diff(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from promptkit.sets import DescriptorSet
 
@@ -20,14 +20,24 @@ class ClassChange:
     description_b: str | None
     tokens_a: int | None
     tokens_b: int | None
+    negative_a: str | None = None  # the negative description, None when that side has none
+    negative_b: str | None = None
+    variants_a: list[str] = field(default_factory=list)
+    variants_b: list[str] = field(default_factory=list)
 
     @property
     def renamed(self) -> bool:
         return self.name_a != self.name_b
 
     @property
+    def extras_changed(self) -> bool:
+        """The negative description or the variants differ."""
+        return self.negative_a != self.negative_b or self.variants_a != self.variants_b
+
+    @property
     def changed(self) -> bool:
-        return self.renamed or bool(self.added or self.removed) or self.description_a != self.description_b
+        return (self.renamed or bool(self.added or self.removed) or self.description_a != self.description_b
+                or self.extras_changed)
 
 
 def diff_sets(a: DescriptorSet, b: DescriptorSet) -> list[ClassChange]:
@@ -48,5 +58,9 @@ def diff_sets(a: DescriptorSet, b: DescriptorSet) -> list[ClassChange]:
             description_b=right.description if right else None,
             tokens_a=left.tokens if left else None,
             tokens_b=right.tokens if right else None,
+            negative_a=left.negative.description if left and left.negative else None,
+            negative_b=right.negative.description if right and right.negative else None,
+            variants_a=list(left.variants) if left else [],
+            variants_b=list(right.variants) if right else [],
         ))
     return changes

@@ -33,6 +33,10 @@ class CorruptSetError(StoreError):
     """A stored descriptor set is unreadable, malformed, or fails its content hash."""
 
 
+class SetContentError(PromptkitError):
+    """A descriptor set lacks what was asked of it (negative descriptions, several descriptions per class)."""
+
+
 class ExchangeError(PromptkitError):
     """An export or import (CSV, Hugging Face dataset, hand-edited JSON) failed."""
 

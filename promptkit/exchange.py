@@ -1,5 +1,10 @@
 """Export a descriptor set as CSV or a Hugging Face dataset; import either (or hand-edited JSON).
 
+A set with negative descriptions or variants (format 2) gets extra columns: in CSV `negative` (the
+description), `negative_descriptors` and `variants` (lists joined with ' | '); in the dataset a
+`negative` struct and a `variants` list. Sets without them export exactly as before, and files
+without those columns import as before.
+
 Imports are validated like any new version (class names and order, the token budget) and stored
 as a new version with provenance that names where they came from.
 """
@@ -18,18 +23,24 @@ from pathlib import Path
 
 from promptkit.errors import ExchangeError
 from promptkit.fileio import make_folder, write_atomic
-from promptkit.sets import ClassEntry, DescriptorSet, toolkit_version
+from promptkit.sets import ClassEntry, DescriptorSet, NegativeEntry, toolkit_version
 from promptkit.store import Store
 from promptkit.tokens import DEFAULT_N_CTX, count_tokens, join_descriptors
 
 CSV_COLUMNS = ("label", "name", "description", "tokens", "descriptors", "dropped", "class_set", "version", "content_hash")
+CSV_NEGATIVE_COLUMNS = ("negative", "negative_descriptors")
+CSV_VARIANT_COLUMNS = ("variants",)
 LIST_SEP = " | "
 
 
 def set_rows(ds: DescriptorSet) -> list[dict]:
-    """One row per class, in label order (lists kept as lists)."""
-    return [
-        {
+    """One row per class, in label order (lists kept as lists); "negative" (a dict) and "variants"
+    only when the set has them."""
+    negatives = any(entry.negative is not None for entry in ds.classes)
+    variants = any(entry.variants for entry in ds.classes)
+    rows = []
+    for index, entry in enumerate(ds.classes):
+        row: dict = {
             "label": index,
             "name": entry.name,
             "description": entry.description,
@@ -38,8 +49,12 @@ def set_rows(ds: DescriptorSet) -> list[dict]:
             "dropped": list(entry.dropped),
             "raw_answers": list(entry.raw_answers),
         }
-        for index, entry in enumerate(ds.classes)
-    ]
+        if negatives:
+            row["negative"] = entry.negative.to_dict() if entry.negative is not None else None
+        if variants:
+            row["variants"] = list(entry.variants)
+        rows.append(row)
+    return rows
 
 
 def _meta(ds: DescriptorSet) -> dict:
@@ -51,13 +66,25 @@ def export_csv(ds: DescriptorSet, out: Path) -> Path:
     """Write the set as CSV (lists joined with ' | '); atomic; refuses to overwrite."""
     out = Path(out)
     _refuse_existing(out)
+    rows = set_rows(ds)
+    columns = list(CSV_COLUMNS)
+    if "negative" in rows[0]:
+        columns += CSV_NEGATIVE_COLUMNS
+    if "variants" in rows[0]:
+        columns += CSV_VARIANT_COLUMNS
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    for row in set_rows(ds):
+    for row in rows:
         row = {**row, "descriptors": LIST_SEP.join(row["descriptors"]), "dropped": LIST_SEP.join(row["dropped"]),
                "class_set": ds.class_set, "version": ds.version, "content_hash": ds.content_hash}
         row.pop("raw_answers")
+        negative = row.pop("negative", None)
+        if "negative" in columns:
+            row["negative"] = negative["description"] if negative else ""
+            row["negative_descriptors"] = LIST_SEP.join(negative["descriptors"]) if negative else ""
+        if "variants" in row:
+            row["variants"] = LIST_SEP.join(row["variants"])
         writer.writerow(row)
     _atomic_write(out, buffer.getvalue())
     return out
@@ -144,6 +171,34 @@ def _entry(row: dict, where: str) -> ClassEntry:
         tokens=count_tokens(description),
         raw_answers=_as_list(row.get("raw_answers"), f"{where}: raw_answers"),
         dropped=_as_list(row.get("dropped"), f"{where}: dropped"),
+        negative=_negative(row, f"{where} (class {name.strip()!r})"),
+        variants=[" ".join(v.split()) for v in _as_list(row.get("variants"), f"{where}: variants")],
+    )
+
+
+def _negative(row: dict, where: str) -> NegativeEntry | None:
+    """A row's negative description: absent/empty -> None; text (JSON, or CSV with its optional
+    `negative_descriptors` column); or an object with description / descriptors (/ dropped, raw_answers)."""
+    value = row.get("negative")
+    if isinstance(value, str):
+        value = {"description": value, "descriptors": row.get("negative_descriptors")}
+    elif value is not None and not isinstance(value, dict):
+        raise ExchangeError(f"{where}: negative must be a description (text) or an object, got {value!r:.40}")
+    if value is None or not (value.get("description") or value.get("descriptors")):
+        return None
+    descriptors = _as_list(value.get("descriptors"), f"{where}: negative descriptors")
+    description = value.get("description") or ""
+    if not isinstance(description, str):
+        raise ExchangeError(f"{where}: the negative description must be text, got {description!r:.40}")
+    description = " ".join(description.split()) or join_descriptors(descriptors)
+    if not description:
+        raise ExchangeError(f"{where}: give a negative description or negative descriptors")
+    return NegativeEntry(
+        descriptors=descriptors,
+        description=description,
+        tokens=count_tokens(description),
+        raw_answers=_as_list(value.get("raw_answers"), f"{where}: negative raw_answers"),
+        dropped=_as_list(value.get("dropped"), f"{where}: negative dropped"),
     )
 
 

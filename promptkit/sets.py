@@ -1,4 +1,9 @@
-"""The descriptor-set data model: entries per class, the set, its JSON form and its content hash."""
+"""The descriptor-set data model: entries per class, the set, its JSON form and its content hash.
+
+Format version 2 adds, per class, an optional negative description (what the expression does not
+show) and optional variants (several full descriptions, one per LLM answer). A set has them for
+every class or for none. Version 1 files still load: their dicts, and so their hashes, are unchanged.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,12 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from promptkit.errors import CorruptSetError
+from promptkit.errors import CorruptSetError, SetContentError
 
 FORMAT = "promptkit-descriptor-set"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what new sets are written as
+SUPPORTED_FORMAT_VERSIONS = (1, 2)
+_V2_KEYS = ("negative", "variants")  # class keys a format_version 1 file must not hold
 
 
 def toolkit_version() -> str:
@@ -20,6 +27,26 @@ def toolkit_version() -> str:
         return metadata.version("dferclip-toolkit")
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+@dataclass
+class NegativeEntry:
+    """What a class's expression does not show: absent features (in rank order) joined into a description."""
+
+    descriptors: list[str]
+    description: str
+    tokens: int
+    raw_answers: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # descriptors dropped to fit the budget
+
+    def to_dict(self) -> dict:
+        return {
+            "descriptors": list(self.descriptors),
+            "dropped": list(self.dropped),
+            "description": self.description,
+            "tokens": self.tokens,
+            "raw_answers": list(self.raw_answers),
+        }
 
 
 @dataclass
@@ -32,9 +59,12 @@ class ClassEntry:
     tokens: int
     raw_answers: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # descriptors dropped to fit the budget
+    negative: NegativeEntry | None = None
+    variants: list[str] = field(default_factory=list)  # full descriptions, one per answer, same budget
 
     def to_dict(self) -> dict:
-        return {
+        """The stored form; "negative" / "variants" only when present, so a v1 entry's dict is unchanged."""
+        out: dict = {
             "name": self.name,
             "descriptors": list(self.descriptors),
             "dropped": list(self.dropped),
@@ -42,6 +72,23 @@ class ClassEntry:
             "tokens": self.tokens,
             "raw_answers": list(self.raw_answers),
         }
+        if self.negative is not None:
+            out["negative"] = self.negative.to_dict()
+        if self.variants:
+            out["variants"] = list(self.variants)
+        return out
+
+
+def mixed_extras_problem(classes: list[ClassEntry]) -> str:
+    """"" when negatives and variants are each on every class or on none; else a line saying which lack them."""
+    for what, has in (("negative descriptions", lambda e: e.negative is not None),
+                      ("variants", lambda e: bool(e.variants))):
+        lacking = [entry.name for entry in classes if not has(entry)]
+        if lacking and len(lacking) < len(classes):
+            shown = ", ".join(repr(name) for name in lacking[:4]) + (", ..." if len(lacking) > 4 else "")
+            return (f"{len(classes) - len(lacking)} of {len(classes)} classes have {what} but {shown} "
+                    f"{'has' if len(lacking) == 1 else 'have'} none: give them to every class or to none")
+    return ""
 
 
 @dataclass
@@ -54,6 +101,7 @@ class DescriptorSet:
     provenance: dict
     content_hash: str = ""
     n_ctx: int = 8
+    format_version: int = FORMAT_VERSION  # a loaded file keeps its own, so its hash still verifies
     path: Path | None = field(default=None, compare=False)
     shipped: bool = field(default=False, compare=False)
 
@@ -69,11 +117,40 @@ class DescriptorSet:
     def descriptions(self) -> list[str]:
         return [entry.description for entry in self.classes]
 
+    @property
+    def has_negatives(self) -> bool:
+        """Every class has a negative description."""
+        return bool(self.classes) and all(entry.negative is not None for entry in self.classes)
+
+    @property
+    def has_variants(self) -> bool:
+        """Every class has at least one variant."""
+        return bool(self.classes) and all(entry.variants for entry in self.classes)
+
+    @property
+    def negative_descriptions(self) -> list[str]:
+        """Each class's negative description, in label order; SetContentError when the set has none."""
+        if not self.has_negatives:
+            raise SetContentError(
+                f"set {self.set_id} has no negative descriptions: generate one with `promptkit generate --negatives`"
+            )
+        return [entry.negative.description for entry in self.classes if entry.negative is not None]
+
+    @property
+    def variant_descriptions(self) -> list[list[str]]:
+        """Each class's variants (one list per class, in label order); SetContentError when the set has none."""
+        if not self.has_variants:
+            raise SetContentError(
+                f"set {self.set_id} has no variants (several descriptions per class): generate one with "
+                "`promptkit generate --samples N --variants` (N >= 2)"
+            )
+        return [list(entry.variants) for entry in self.classes]
+
     def hashed_content(self) -> dict:
         """What the content hash covers: everything but the version number and the hash itself."""
         return {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": self.format_version,
             "class_set": self.class_set,
             "n_ctx": self.n_ctx,
             "classes": [entry.to_dict() for entry in self.classes],
@@ -108,8 +185,9 @@ def set_from_dict(data: object, where: str, verify_hash: bool = True) -> Descrip
         raise CorruptSetError(f"{where}: expected a JSON object, got {type(data).__name__}")
     if data.get("format") != FORMAT:
         raise CorruptSetError(f"{where}: not a promptkit descriptor set (format is {data.get('format')!r})")
-    if data.get("format_version") != FORMAT_VERSION:
-        raise CorruptSetError(f"{where}: unsupported format_version {data.get('format_version')!r}")
+    format_version = data.get("format_version")
+    if type(format_version) is not int or format_version not in SUPPORTED_FORMAT_VERSIONS:
+        raise CorruptSetError(f"{where}: unsupported format_version {format_version!r}")
     version = _field(data, "version", int, where)
     n_ctx = _field(data, "n_ctx", int, where)
     if version < 1 or n_ctx < 0:
@@ -120,11 +198,15 @@ def set_from_dict(data: object, where: str, verify_hash: bool = True) -> Descrip
     result = DescriptorSet(
         version=version,
         class_set=_field(data, "class_set", str, where),
-        classes=[_entry_from_dict(item, f"{where}: class {i}") for i, item in enumerate(classes_raw)],
+        classes=[_entry_from_dict(item, f"{where}: class {i}", format_version) for i, item in enumerate(classes_raw)],
         provenance=_field(data, "provenance", dict, where),
         content_hash=_field(data, "content_hash", str, where),
         n_ctx=n_ctx,
+        format_version=format_version,
     )
+    mixed = mixed_extras_problem(result.classes)
+    if mixed:
+        raise CorruptSetError(f"{where}: {mixed}")
     if verify_hash and result.compute_hash() != result.content_hash:
         raise CorruptSetError(
             f"{where} was modified after it was written (content hash mismatch); versions are immutable: "
@@ -133,11 +215,37 @@ def set_from_dict(data: object, where: str, verify_hash: bool = True) -> Descrip
     return result
 
 
-def _entry_from_dict(item: object, where: str) -> ClassEntry:
+def _entry_from_dict(item: object, where: str, format_version: int) -> ClassEntry:
     if not isinstance(item, dict):
         raise CorruptSetError(f"{where}: expected an object, got {type(item).__name__}")
+    newer = [key for key in _V2_KEYS if key in item]
+    if format_version == 1 and newer:
+        raise CorruptSetError(
+            f"{where}: has {newer[0]!r}, which a format_version 1 set cannot hold "
+            "(negative descriptions and variants need format_version 2): restore the file"
+        )
+    negative = item.get("negative")
+    if negative is not None:
+        negative = _negative_from_dict(negative, f"{where}: negative")
+    variants = _strings(item, "variants", where)
+    if "variants" in item and not variants:
+        raise CorruptSetError(f"{where}: field 'variants' is empty (leave it out when there are none)")
     return ClassEntry(
         name=_field(item, "name", str, where),
+        descriptors=_strings(item, "descriptors", where),
+        dropped=_strings(item, "dropped", where),
+        description=_field(item, "description", str, where),
+        tokens=_field(item, "tokens", int, where),
+        raw_answers=_strings(item, "raw_answers", where),
+        negative=negative,
+        variants=variants,
+    )
+
+
+def _negative_from_dict(item: object, where: str) -> NegativeEntry:
+    if not isinstance(item, dict):
+        raise CorruptSetError(f"{where}: expected an object, got {type(item).__name__}")
+    return NegativeEntry(
         descriptors=_strings(item, "descriptors", where),
         dropped=_strings(item, "dropped", where),
         description=_field(item, "description", str, where),

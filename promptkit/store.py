@@ -19,7 +19,7 @@ from promptkit.classes import BUILTIN_CLASS_SETS, check_class_names, check_set_n
 from promptkit.errors import ClassSetError, CorruptSetError, PromptkitError, StoreError
 from promptkit.fileio import make_folder
 from promptkit.resources import shipped_descriptions_dir
-from promptkit.sets import ClassEntry, DescriptorSet, set_from_dict
+from promptkit.sets import ClassEntry, DescriptorSet, mixed_extras_problem, set_from_dict
 from promptkit.tokens import check_description
 
 __all__ = ["ClassEntry", "DescriptorSet", "SetSummary", "Store", "is_bare_version", "resolve_store_root"]
@@ -141,13 +141,21 @@ class Store:
     def add(
         self, class_set: str, classes: list[ClassEntry], provenance: dict, n_ctx: int
     ) -> DescriptorSet:
-        """Validate and write the next version of `class_set`; returns it with version and hash."""
+        """Validate and write the next version of `class_set`; returns it with version and hash.
+
+        Every description, negative description and variant must be non-empty and fit the budget;
+        negatives and variants must be on every class or on none."""
         check_set_name(class_set)
         self._check_classes(class_set, [entry.name for entry in classes])
         for entry in classes:
-            entry.tokens = check_description(entry.description, n_ctx, label=entry.name)
-            if not entry.description.strip():
-                raise StoreError(f"class {entry.name!r} has an empty description")
+            entry.tokens = _checked_tokens(entry.description, n_ctx, entry.name)
+            if entry.negative is not None:
+                entry.negative.tokens = _checked_tokens(entry.negative.description, n_ctx, f"{entry.name} (negative)")
+            for number, variant in enumerate(entry.variants, start=1):
+                _checked_tokens(variant, n_ctx, f"{entry.name} (variant {number})")
+        mixed = mixed_extras_problem(list(classes))
+        if mixed:
+            raise StoreError(f"class set {class_set!r}: {mixed}")
         _check_provenance(provenance)
         result = DescriptorSet(0, class_set, list(classes), dict(provenance), n_ctx=n_ctx)
         result.content_hash = result.compute_hash()
@@ -253,6 +261,14 @@ def _summarise(name: str, number: int, path: Path, shipped: bool) -> SetSummary:
 def _shipped_root() -> Path:
     """The shipped sets (`descriptions/` in a checkout, inside the package in a wheel)."""
     return shipped_descriptions_dir()
+
+
+def _checked_tokens(description: str, n_ctx: int, label: str) -> int:
+    """Token count of one description that must fit the budget (BudgetError) and not be empty (StoreError)."""
+    used = check_description(description, n_ctx, label=label)
+    if not description.strip():
+        raise StoreError(f"class {label!r} has an empty description")
+    return used
 
 
 def _check_provenance(provenance: dict) -> None:

@@ -21,6 +21,7 @@ from promptkit.errors import TemplateError
 from promptkit.resources import templates_dir
 
 DEFAULT_QUERY_TEMPLATE = "llm_query"
+DEFAULT_NEGATIVE_TEMPLATE = "llm_negative"  # asks what the expression does not show
 
 
 @dataclass(frozen=True)
