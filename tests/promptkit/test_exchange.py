@@ -24,7 +24,7 @@ def test_csv_round_trip(store, tmp_path):
     rows = list(csv.DictReader(out.open()))
     assert [r["name"] for r in rows] == shipped.class_names and rows[0]["class_set"] == "dfew"
     again = import_set(out, store)
-    assert again.set_id == "dfew/v2"
+    assert again.set_id == "dfew/v3"  # the next version after the shipped v1 and v2
     assert again.descriptions == shipped.descriptions
     assert [e.descriptors for e in again.classes] == [e.descriptors for e in shipped.classes]
     assert again.provenance["source"] == "imported" and again.provenance["parent"] == "dfew/v1"
