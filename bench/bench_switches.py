@@ -30,6 +30,9 @@ ROWS: list[tuple[str, list[str]]] = [
     ("adapter", ["--peft", "adapter"]),
     ("layer_decay_adamw", ["--layer-decay", "0.75", "--set", "optim.optimizer=adamw"]),
     ("mixup", ["--mixup", "0.2"]),
+    # the shipped dfew/v2 has v1's descriptions plus negatives and three descriptions per class
+    ("negatives", ["--descriptions", "dfew/v2", "--negatives"]),
+    ("multi_descriptions", ["--descriptions", "dfew/v2", "--multi-descriptions"]),
 ]
 
 
