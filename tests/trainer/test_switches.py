@@ -188,14 +188,21 @@ def test_crop_views_one_is_the_plain_resize_more_are_diagonal_crops():
     assert not np.array_equal(three[0], three[2])
 
 
-def test_multi_view_items_and_run(clips, capsys, tmp_path):
+@pytest.fixture(scope="module")
+def views_run(clips, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "views"
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in run_args(clips, out, "--test-views", "2x3")])
+    assert info.value.code == 0
+    return out
+
+
+def test_multi_view_items_and_run(clips, views_run):
     records = read_annotations(clips[1], None, num_classes=7)
     ds = VideoClipDataset(records, 32, train=False, num_segments=4, views=(2, 3))
     frames, _ = ds[0]
     assert frames.shape == (6, 4, 3, 32, 32)  # (clips x crops, T, 3, S, S)
-    out = tmp_path / "views"
-    assert cli(capsys, *run_args(clips, out, "--test-views", "2x3"))[0] == 0
-    assert json.loads((out / "summary.json").read_text())["n_test"] == 7
+    assert json.loads((views_run / "summary.json").read_text())["n_test"] == 7
 
 
 @pytest.mark.parametrize("spec", ["2", "0x3", "2x0", "axb", "2x3x1", ""])
@@ -224,9 +231,8 @@ def test_eval_with_one_view_gives_the_run_numbers(baseline, clips, capsys, tmp_p
     assert results[0]["uar"] == pytest.approx(summary["uar"]) and results[0]["war"] == pytest.approx(summary["war"])
 
 
-def test_eval_and_predict_with_views_match_the_run_with_views(clips, capsys, tmp_path):
-    out = tmp_path / "views"
-    assert cli(capsys, *run_args(clips, out, "--test-views", "2x3"))[0] == 0
+def test_eval_and_predict_with_views_match_the_run_with_views(views_run, clips, capsys, tmp_path):
+    out = views_run
     summary = json.loads((out / "summary.json").read_text())
     code, text, _ = cli(capsys, *eval_args(out, clips, "--test-views", "2x3", "--out", tmp_path / "e.json"))
     assert code == 0 and "test views 2x3" in " ".join(text.split())
