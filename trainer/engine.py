@@ -10,6 +10,8 @@ augmentation of a clip a pure function of (seed, epoch, index) (the dataset), an
 model, optimiser, scheduler, RNG states, the finished epochs' metrics and the running sums of the
 unfinished epoch. Resuming skips the steps already done in that epoch, so a run killed mid-epoch
 ends with the same metrics as an uninterrupted one (CPU, deterministic mode, workers 0 or more).
+`last.pt` holds every weight, also with `--peft`; `best.pt` of a PEFT run holds only its delta over
+the base weights (`trainer.model.checkpoint.compact_payload`).
 
 A non-finite loss stops the run with a TrainerError naming epoch and step; `last.pt` then still
 holds the last good state. Only rank 0 writes files; every rank computes the same decisions.
@@ -247,8 +249,9 @@ class Trainer:
         if not self.ctx.is_main:
             return
         with self._evaluated_weights():  # the weights the record's metrics were computed with
-            payload = model_payload(self.core)
+            payload = ckpt.compact_payload(self.core)  # a PEFT model: its delta over the base weights
         state = {**self._header(), "kind": "model", "model": payload, "epoch": record["epoch"], "metrics": record}
+        state["format_version"] = ckpt.payload_version(payload)
         ckpt.save_checkpoint(state, self.run_dir / "best.pt")
 
     def restore(self, path: Path) -> None:

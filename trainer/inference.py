@@ -1,6 +1,9 @@
 """Using a trained model: `trainer eval` (metrics on a clip list) and `trainer predict` (per-class
 probabilities for clips). Both read any native checkpoint: a run's best.pt / last.pt, a model
-saved by `save_model`, or an authors' checkpoint converted with `trainer import-official`.
+saved by `save_model`, or an authors' checkpoint converted with `trainer import-official`; a PEFT
+delta checkpoint is built over its base weights (`base_weights` says where they are, if they moved).
+Both take the test views of `trainer run` (`test_views` "CLIPSxCROPS", parsed by
+`trainer.config.parse_views`, sampled by the dataset, logits averaged by `trainer.engine.evaluate`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from typing import Any, Sequence
 
 import torch
 
+from trainer.config import parse_views
 from trainer.data.annotations import ClipRecord, read_annotations
 from trainer.data.dataset import VideoClipDataset, build_loader
 from trainer.distributed import DistContext, EpochSampler, pick_device
@@ -41,11 +45,14 @@ def resolve_checkpoint(path: str | Path) -> Path:
                           f"`trainer run --out {p}`, or give a run folder or a checkpoint file (.pt) that has one")
 
 
-def load_for_inference(path: str | Path, device: torch.device) -> tuple[Any, dict[str, Any], tuple[str, ...], int]:
+def load_for_inference(path: str | Path, device: torch.device, base_weights: str | None = None,
+                       ) -> tuple[Any, dict[str, Any], tuple[str, ...], int]:
     """(model in eval mode, the checkpoint dict, class names, frames per clip); `path` is a
-    checkpoint file or a run folder (its best.pt, else last.pt)."""
-    state = read_native(resolve_checkpoint(path))
-    model = model_from_payload(state["model"]).to(device).eval()
+    checkpoint file or a run folder (its best.pt, else last.pt); `base_weights` overrides where a
+    delta checkpoint's base weights are."""
+    file = resolve_checkpoint(path)
+    state = read_native(file)
+    model = model_from_payload(state["model"], base_weights=base_weights, what=str(file)).to(device).eval()
     classes = tuple(state.get("classes") or model.texts.classes)
     frames = int(state.get("preprocessing", {}).get("num_segments") or model.config.num_frames)
     return model, state, classes, frames
@@ -58,33 +65,39 @@ def _loader(dataset, batch: int, workers: int):
 
 def evaluate_checkpoint(path: str | Path, test_list: str | Path, *, data_root: str | Path | None = None,
                         batch: int = 16, workers: int = 2, device: str = "auto",
-                        precision: str = "fp32") -> dict[str, Any]:
-    """UAR / WAR (percent), per-class recall and confusion matrix of a checkpoint on a clip list."""
+                        precision: str = "fp32", test_views: str = "1x1",
+                        base_weights: str | None = None) -> dict[str, Any]:
+    """UAR / WAR (percent), per-class recall and confusion matrix of a checkpoint on a clip list,
+    logits averaged over `test_views` (CLIPSxCROPS, as `trainer run --test-views`)."""
+    views = parse_views(test_views)
     if batch < 1:
         raise TrainerError(f"--batch must be >= 1; got {batch}")
     ctx = DistContext(device=pick_device(device))
-    model, state, classes, frames = load_for_inference(path, ctx.device)
+    model, state, classes, frames = load_for_inference(path, ctx.device, base_weights)
     records = read_annotations(test_list, data_root, num_classes=len(classes), classes=classes)
-    dataset = VideoClipDataset(records, model.image_size, train=False, num_segments=frames)
+    dataset = VideoClipDataset(records, model.image_size, train=False, num_segments=frames, views=views)
     _, logits = evaluate(model, _loader(dataset, batch, workers), ctx, precision)
     result = split_metrics(logits, [r.label for r in records], len(classes))
     result["per_class_recall"] = dict(zip(classes, result["per_class_recall"]))
     result.update(classes=list(classes), n_clips=len(records), checkpoint=str(resolve_checkpoint(path)),
-                  test_list=str(test_list),
+                  test_list=str(test_list), test_views=f"{views[0]}x{views[1]}",
                   mismatches=dataset.mismatch_summary())
     return result
 
 
 def predict_clips(path: str | Path, clips: Sequence[str | Path], *, face_crop: bool = False,
-                  device: str = "auto", precision: str = "fp32", batch: int = 8) -> list[dict[str, Any]]:
-    """Per-class probabilities for each clip (a frame folder or a video file), in the order given."""
+                  device: str = "auto", precision: str = "fp32", batch: int = 8, test_views: str = "1x1",
+                  base_weights: str | None = None) -> list[dict[str, Any]]:
+    """Per-class probabilities for each clip (a frame folder or a video file), in the order given;
+    the softmax of the logits averaged over `test_views`."""
+    views = parse_views(test_views)
     if not clips:
         raise TrainerError("give at least one clip (a folder of frames or a video file)")
     ctx = DistContext(device=pick_device(device))
-    model, _state, classes, frames = load_for_inference(path, ctx.device)
+    model, _state, classes, frames = load_for_inference(path, ctx.device, base_weights)
     records = [ClipRecord(Path(c).expanduser(), None, 0, f"argument {i + 1}") for i, c in enumerate(clips)]
     dataset = VideoClipDataset(records, model.image_size, train=False, num_segments=frames, face_crop=face_crop,
-                               hint="Give folders of frames (JPEG/PNG) or video files that exist")
+                               hint="Give folders of frames (JPEG/PNG) or video files that exist", views=views)
     _, logits = evaluate(model, _loader(dataset, batch, 0), ctx, precision)
     probs = torch.softmax(logits, dim=1)  # (N, C)
     out = []

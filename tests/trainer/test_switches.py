@@ -4,14 +4,17 @@ sampling, weight EMA and multi-view testing (tiny model, CPU, a few generated cl
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 
 import numpy as np
 import pytest
 import torch
 from cli_runner import trainer_cli as cli
+from safetensors.torch import load_file, save_file
 from torch import nn
 
+from promptkit.classes import resolve_classes
 from promptkit.store import Store, resolve_store_root
 from promptkit.tokens import count_tokens
 
@@ -25,12 +28,13 @@ from trainer.distributed import EpochSampler
 from trainer.ema import WeightEMA
 from trainer.engine import Trainer, class_balanced_weights, parameter_counts
 from trainer.errors import ConfigError, ModelConfigError
-from trainer.model.checkpoint import model_from_payload, model_payload
+from trainer.model.checkpoint import DELTA_VERSION, FORMAT_VERSION, load_model, model_from_payload, model_payload, save_model
 from trainer.model.config import ModelConfig
 from trainer.model.dferclip import build_model
 from trainer.model.layer_decay import layer_groups
 from trainer.model.peft import apply_peft
 from trainer.model.texts import ClassTexts
+from trainer.model.tinyface import WEIGHTS_NAME, file_sha256, shipped_dir
 
 
 def run_args(clips, out, *extra, epochs=1, batch=7):
@@ -184,14 +188,21 @@ def test_crop_views_one_is_the_plain_resize_more_are_diagonal_crops():
     assert not np.array_equal(three[0], three[2])
 
 
-def test_multi_view_items_and_run(clips, capsys, tmp_path):
+@pytest.fixture(scope="module")
+def views_run(clips, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "views"
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in run_args(clips, out, "--test-views", "2x3")])
+    assert info.value.code == 0
+    return out
+
+
+def test_multi_view_items_and_run(clips, views_run):
     records = read_annotations(clips[1], None, num_classes=7)
     ds = VideoClipDataset(records, 32, train=False, num_segments=4, views=(2, 3))
     frames, _ = ds[0]
     assert frames.shape == (6, 4, 3, 32, 32)  # (clips x crops, T, 3, S, S)
-    out = tmp_path / "views"
-    assert cli(capsys, *run_args(clips, out, "--test-views", "2x3"))[0] == 0
-    assert json.loads((out / "summary.json").read_text())["n_test"] == 7
+    assert json.loads((views_run / "summary.json").read_text())["n_test"] == 7
 
 
 @pytest.mark.parametrize("spec", ["2", "0x3", "2x0", "axb", "2x3x1", ""])
@@ -203,6 +214,42 @@ def test_bad_test_views_are_one_clear_error(spec):
 def test_bad_test_views_on_the_cli(clips, capsys, tmp_path):
     code, _, err = cli(capsys, *run_args(clips, tmp_path / "bad", "--test-views", "3"))
     assert code != 0 and "--test-views takes CLIPSxCROPS" in err and len(err.strip().splitlines()) == 1
+
+
+def eval_args(checkpoint, clips, *extra):
+    return ["eval", checkpoint, "--test-list", clips[1], "--workers", 0, "--device", "cpu", *extra]
+
+
+def test_eval_with_one_view_gives_the_run_numbers(baseline, clips, capsys, tmp_path):
+    summary = json.loads((baseline / "summary.json").read_text())
+    results = []
+    for extra in ((), ("--test-views", "1x1")):
+        code, out, _ = cli(capsys, *eval_args(baseline / "best.pt", clips, *extra, "--out", tmp_path / "e.json"))
+        assert code == 0 and "UAR" in out
+        results.append(json.loads((tmp_path / "e.json").read_text()))
+    assert results[0] == results[1] and results[0]["test_views"] == "1x1"
+    assert results[0]["uar"] == pytest.approx(summary["uar"]) and results[0]["war"] == pytest.approx(summary["war"])
+
+
+def test_eval_and_predict_with_views_match_the_run_with_views(views_run, clips, capsys, tmp_path):
+    out = views_run
+    summary = json.loads((out / "summary.json").read_text())
+    code, text, _ = cli(capsys, *eval_args(out, clips, "--test-views", "2x3", "--out", tmp_path / "e.json"))
+    assert code == 0 and "test views 2x3" in " ".join(text.split())
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["test_views"] == "2x3" and result["n_clips"] == 7
+    assert result["uar"] == pytest.approx(summary["uar"]) and result["war"] == pytest.approx(summary["war"])
+    clip = clips[1].read_text().split()[0]
+    code, text, _ = cli(capsys, "predict", out / "best.pt", clip, "--json", "--device", "cpu", "--test-views", "2x3")
+    assert code == 0 and sum(json.loads(text)[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("command", ["eval", "predict"])
+def test_bad_test_views_on_eval_and_predict_are_the_run_error(baseline, clips, capsys, tmp_path, command):
+    run_code, _, run_err = cli(capsys, *run_args(clips, tmp_path / "bad", "--test-views", "3"))
+    args = eval_args(baseline, clips) if command == "eval" else ["predict", baseline, clips[1].read_text().split()[0]]
+    code, _, err = cli(capsys, *args, "--test-views", "3")
+    assert code == run_code != 0 and err == run_err and len(err.strip().splitlines()) == 1
 
 
 # ---------------------------------------------------------------------- 7. random-words control
@@ -258,13 +305,87 @@ def test_peft_on_an_encoder_it_cannot_wrap_is_one_error():
         ModelConfig(mode="linear_probe", peft="lora")
 
 
-def test_peft_run_trains_fewer_parameters(baseline, clips, capsys, tmp_path):
-    out = tmp_path / "lora"
-    assert cli(capsys, *run_args(clips, out, "--peft", "lora"))[0] == 0
-    lora, base = (json.loads((d / "summary.json").read_text()) for d in (out, baseline))
+@pytest.fixture(scope="module")
+def lora_run(clips, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "lora"
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in run_args(clips, out, "--peft", "lora")])
+    assert info.value.code == 0
+    return out
+
+
+def test_peft_run_trains_fewer_parameters(baseline, lora_run, clips, capsys, tmp_path):
+    lora, base = (json.loads((d / "summary.json").read_text()) for d in (lora_run, baseline))
     assert lora["trainable_params"] < base["trainable_params"] and lora["total_params"] > base["total_params"]
     code, _, err = cli(capsys, *run_args(clips, tmp_path / "bad", "--peft", "prefix"))
     assert code != 0 and "peft must be one of none, lora, adapter" in err
+
+
+def test_peft_best_checkpoint_is_a_small_delta_that_eval_reads(lora_run, clips, capsys, tmp_path):
+    best = torch.load(lora_run / "best.pt", weights_only=True)
+    last = torch.load(lora_run / "last.pt", weights_only=True)
+    assert best["format_version"] == DELTA_VERSION and best["model"]["base_weights"]["pretrained"] == "world"
+    assert last["format_version"] == FORMAT_VERSION and "base_weights" not in last["model"]  # resumes from full weights
+    full = tmp_path / "full.pt"
+    torch.save({**best, "format_version": FORMAT_VERSION, "model": last["model"]}, full)
+    assert (lora_run / "best.pt").stat().st_size < full.stat().st_size / 3
+    model = load_model(lora_run / "best.pt")
+    own = model.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in last["model"]["state_dict"].items())  # select last: same weights
+
+    summary = json.loads((lora_run / "summary.json").read_text())
+    code, out, _ = cli(capsys, *eval_args(lora_run / "best.pt", clips, "--out", tmp_path / "e.json"))
+    assert code == 0 and "UAR" in out
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["uar"] == pytest.approx(summary["uar"]) and result["war"] == pytest.approx(summary["war"])
+    code, out, _ = cli(capsys, "info", lora_run / "best.pt")
+    assert code == 0 and "a lora delta over the base weights world (sha256:" in " ".join(out.split())
+
+
+def test_a_delta_without_its_base_is_one_line_on_the_cli(clips, capsys, tmp_path):
+    base = tmp_path / "base.safetensors"
+    shutil.copy(shipped_dir() / WEIGHTS_NAME, base)
+    texts = ClassTexts.from_class_names(list(resolve_classes("dfew").classes))
+    model = build_model(ModelConfig(backbone="tinyface", pretrained=str(base), num_frames=4, peft="lora",
+                                    normalize="clip"), texts)
+    delta = save_model(model, tmp_path / "delta.pt")
+    moved = tmp_path / "moved.safetensors"
+    base.rename(moved)
+    code, _, err = cli(capsys, *eval_args(delta, clips))
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert f"over the base weights '{base}', which cannot be loaded" in err and "--base-weights" in err
+    code, out, _ = cli(capsys, *eval_args(delta, clips, "--base-weights", moved))
+    assert code == 0 and "UAR" in out
+    shutil.copy(moved, base)
+    weights = load_file(str(base))
+    weights["logit_scale"] = weights["logit_scale"] + 1
+    save_file(weights, str(base))
+    code, _, err = cli(capsys, *eval_args(delta, clips))
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert model.base_sha256[:19] in err and file_sha256(base)[:19] in err
+
+
+def test_peft_run_resumes_exactly(clips, capsys, tmp_path, monkeypatch):
+    extra = ("--peft", "adapter", "--deterministic", "--ckpt-every-steps", 1)
+    straight = tmp_path / "straight"
+    assert cli(capsys, *run_args(clips, straight, *extra, epochs=2))[0] == 0
+    real_step, calls = Trainer._step, []
+
+    def failing_step(self, frames, labels):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # killed at the first step of epoch 2
+        return real_step(self, frames, labels)
+
+    killed = tmp_path / "killed"
+    monkeypatch.setattr(Trainer, "_step", failing_step)
+    assert cli(capsys, *run_args(clips, killed, *extra, epochs=2))[0] == 130
+    monkeypatch.setattr(Trainer, "_step", real_step)
+    assert cli(capsys, "run", "--out", killed, "--resume", "--quiet")[0] == 0
+    strip = [{k: v for k, v in rec.items() if k != "train_clips_per_s"} for rec in history(straight)]
+    assert [{k: v for k, v in rec.items() if k != "train_clips_per_s"} for rec in history(killed)] == strip
+    a, b = (torch.load(d / "best.pt", weights_only=True)["model"]["state_dict"] for d in (straight, killed))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 # ---------------------------------------------------------------------- 9. layer-wise lr decay, mixup

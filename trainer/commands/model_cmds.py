@@ -77,6 +77,9 @@ def info(
     console.print(texts)
     sizes = ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in summary["tensor_elements"].items())
     console.print(f"tensor elements: {sizes}")
+    base = summary["base_weights"]
+    if base:
+        console.print(f"a {summary['config']['peft']} delta over the base weights {base['pretrained']} ({base['sha256']})")
     if summary["extra_keys"]:
         console.print(f"also holds: {', '.join(summary['extra_keys'])}")
 

@@ -20,6 +20,10 @@ RUN_HELP = """Train DFER-CLIP. With no data options it trains the tiny model on 
 generates itself (a few minutes on 2 CPU cores). `--dataset dfew --data-root DIR --fold all --seeds 1 2 3`
 runs the paper's protocol. Distributed: `torchrun --nproc-per-node N -m trainer run ...` (--batch is global)."""
 
+TEST_VIEWS_HELP = "CLIPSxCROPS test views, logits averaged (e.g. 2x3; default 1x1)."
+BASE_WEIGHTS_HELP = ("Where the base weights of a --peft delta checkpoint are (a file or folder), when not at "
+                     "the ref it records; their sha256 must match.")
+
 
 def _default_out(preset: str) -> Path:
     base = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{preset}"
@@ -78,7 +82,7 @@ def run(
     label_smoothing: Optional[float] = typer.Option(None, help="Label smoothing of the cross-entropy, 0 <= X < 1 (off: 0)."),
     balanced_sampling: Optional[bool] = typer.Option(None, "--balanced-sampling", help="Draw train clips class-balanced (seeded per epoch)."),
     ema: Optional[float] = typer.Option(None, help="Evaluate an EMA of the trainable weights with this decay, in (0, 1)."),
-    test_views: Optional[str] = typer.Option(None, help="CLIPSxCROPS test views, logits averaged (e.g. 2x3; default 1x1)."),
+    test_views: Optional[str] = typer.Option(None, help=TEST_VIEWS_HELP),
     logger: Optional[str] = typer.Option(None, help="none | tensorboard | wandb | mlflow (files under the run folder)."),
     peft: Optional[str] = typer.Option(None, help="lora | adapter: train only LoRA deltas / bottleneck adapters in the image encoder."),
     layer_decay: Optional[float] = typer.Option(None, help="Layer-wise lr decay of the image encoder, in (0, 1] (e.g. 0.75 with --set optim.optimizer=adamw)."),
@@ -141,6 +145,8 @@ def evaluate(
     workers: int = typer.Option(2, help="Data loader worker processes."),
     device: str = typer.Option("auto", help="auto | cpu | cuda."),
     precision: str = typer.Option("fp32", help="fp32 | bf16 | fp16 (GPU only)."),
+    test_views: str = typer.Option("1x1", help=TEST_VIEWS_HELP),
+    base_weights: Optional[str] = typer.Option(None, help=BASE_WEIGHTS_HELP),
     out: Optional[Path] = typer.Option(None, help="Also write the result as JSON here."),
 ) -> None:
     """UAR, WAR and per-class recall of a checkpoint on a clip list."""
@@ -148,7 +154,8 @@ def evaluate(
     from trainer.report import write_json
 
     result = evaluate_checkpoint(checkpoint, test_list, data_root=data_root, batch=batch, workers=workers,
-                                 device=device, precision=precision)
+                                 device=device, precision=precision, test_views=test_views,
+                                 base_weights=base_weights)
     if result.get("mismatches"):
         Console(stderr=True).print(f"note: {result['mismatches']}")
     Console().print(eval_table(result))
@@ -162,11 +169,14 @@ def predict(
     face_crop: bool = typer.Option(False, help="Crop the face first (OpenCV's bundled detector; for whole-scene videos)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     device: str = typer.Option("auto", help="auto | cpu | cuda."),
+    test_views: str = typer.Option("1x1", help=TEST_VIEWS_HELP),
+    base_weights: Optional[str] = typer.Option(None, help=BASE_WEIGHTS_HELP),
 ) -> None:
     """Per-class probabilities for each clip."""
     from trainer.inference import predict_clips
 
-    result = predict_clips(checkpoint, clips, face_crop=face_crop, device=device)
+    result = predict_clips(checkpoint, clips, face_crop=face_crop, device=device, test_views=test_views,
+                           base_weights=base_weights)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:

@@ -124,7 +124,9 @@ def protocol_table(results: Sequence[dict[str, Any]], run_dir: Path) -> Table:
 
 
 def eval_table(result: dict[str, Any]) -> Table:
-    table = Table(title=f"{result['checkpoint']} on {result['test_list']} ({result['n_clips']} clips)")
+    views = result.get("test_views", "1x1")
+    views = "" if views == "1x1" else f", test views {views}"
+    table = Table(title=f"{result['checkpoint']} on {result['test_list']} ({result['n_clips']} clips{views})")
     table.add_column("class")
     table.add_column("recall %", justify="right")
     for name, recall in result["per_class_recall"].items():

@@ -2,6 +2,12 @@
 
 `pretrained` may be None (random weights, for tests and benchmarks), a file, a directory, or an
 open_clip pretrained tag such as `openai`, looked up in the Hugging Face cache without network.
+
+The sha256 of the weights file a backbone was loaded from is obtained here and nowhere else
+(`Backbone.sha256`): a PEFT model's checkpoint records it as the base its delta applies to, and
+loading that checkpoint compares it (`trainer.model.checkpoint`). A tiny face-CLIP folder's card
+hash (checked against the file when it is resolved) is reused; any other file is hashed once,
+streaming, and only for PEFT models, the ones whose checkpoints need it.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from torch import nn
 
 from trainer.errors import BackboneError
 from trainer.model.config import TINY, ModelConfig
-from trainer.model.tinyface import SHIPPED_TAG, TINYFACE, shipped_weights, tinyface_cfg, verified_weights
+from trainer.model.tinyface import SHIPPED_TAG, TINYFACE, file_sha256, read_card, shipped_dir, tinyface_cfg, verified_weights
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,18 @@ class Backbone:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     weights: str | None  # where the weights came from; None for random
+    sha256: str | None = None  # "sha256:<hex>" of that file, for PEFT models (see the module docstring)
+    tensors: frozenset[tuple[int, tuple[int, ...], tuple[int, ...]]] = frozenset()  # the CLIP's own, as created
+
+    def own_keys(self, state: dict[str, torch.Tensor]) -> frozenset[str]:
+        """The keys of `state` (a model's state dict) whose tensors are this backbone's own: those it
+        was created (and loaded) with, not the ones added after it (PEFT weights, prompts, ...)."""
+        return frozenset(key for key, value in state.items() if _identity(value) in self.tensors)
+
+
+def _identity(tensor: torch.Tensor) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """Storage address, shape and strides: the same for every view of one tensor, distinct between live tensors."""
+    return tensor.data_ptr(), tuple(tensor.shape), tuple(tensor.stride())
 
 
 def tiny_model_cfg(image_size: int = 32) -> dict[str, Any]:
@@ -78,9 +96,9 @@ def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
     quick_gelu = bool(model_cfg.pop("quick_gelu", False)) or cfg.quick_gelu
     for key in ("custom_text", "multimodal_cfg"):
         model_cfg.pop(key, None)
-    path, tag_cfg = None, {}
+    path, tag_cfg, known_sha = None, {}, None
     if load_weights and cfg.pretrained is not None:
-        path, tag_cfg = resolve_pretrained(cfg.backbone, cfg.pretrained)  # fail before building a big model
+        path, tag_cfg, known_sha = resolve_pretrained(cfg.backbone, cfg.pretrained)  # fail before building a big model
         if tag_cfg and bool(tag_cfg.get("quick_gelu", False)) != quick_gelu:
             raise BackboneError(
                 f"{cfg.backbone} weights {cfg.pretrained!r} were trained with "
@@ -89,10 +107,12 @@ def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
             )
     clip = CLIP(**model_cfg, quick_gelu=quick_gelu)
     mean, std = OPENAI_MEAN, OPENAI_STD
-    source = None
+    source, sha = None, None
     if path is not None:
         load_backbone_weights(clip, path)
         source = str(path)
+        if cfg.peft != "none":  # its checkpoints record the base they are a delta of
+            sha = known_sha or file_sha256(path)
         if tag_cfg:
             mean = tuple(tag_cfg.get("mean", mean))
             std = tuple(tag_cfg.get("std", std))
@@ -103,7 +123,8 @@ def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
     size = clip.visual.image_size
     size = int(size[0]) if isinstance(size, (tuple, list)) else int(size)
     embed_dim = int(clip.text_projection.shape[1]) if clip.text_projection is not None else int(model_cfg["embed_dim"])
-    return Backbone(clip, size, embed_dim, tuple(mean), tuple(std), source)
+    tensors = frozenset(_identity(t) for t in clip.state_dict().values())
+    return Backbone(clip, size, embed_dim, tuple(mean), tuple(std), source, sha, tensors)
 
 
 def _named_model_cfg(name: str) -> dict[str, Any]:
@@ -126,29 +147,29 @@ def _named_model_cfg(name: str) -> dict[str, Any]:
     return model_cfg
 
 
-def resolve_pretrained(backbone: str, pretrained: str) -> tuple[Path, dict[str, Any]]:
-    """Map a file, a directory or a pretrained tag to a local weights file (never downloads)."""
-    if backbone == TINYFACE and pretrained == SHIPPED_TAG:
-        return shipped_weights(), {}
-    if backbone == TINYFACE and Path(os.path.expanduser(pretrained)).is_dir():
-        return verified_weights(Path(os.path.expanduser(pretrained))), {}
+def resolve_pretrained(backbone: str, pretrained: str) -> tuple[Path, dict[str, Any], str | None]:
+    """Map a file, a directory or a pretrained tag to a local weights file (never downloads):
+    (file, open_clip tag config or {}, the file's sha256 where already checked, else None)."""
     path = Path(os.path.expanduser(pretrained))
+    if backbone == TINYFACE and (pretrained == SHIPPED_TAG or path.is_dir()):  # file checked against its card
+        folder = shipped_dir() if pretrained == SHIPPED_TAG else path
+        return verified_weights(folder), {}, read_card(folder)["weights_sha256"]
     if path.is_file():
-        return path, {}
+        return path, {}, None
     if path.is_dir():
         for name in WEIGHT_FILENAMES:
             if (path / name).is_file():
-                return path / name, {}
+                return path / name, {}, None
         found = sorted(p.name for p in path.iterdir() if p.suffix in (".pt", ".pth", ".bin", ".safetensors"))
         if len(found) == 1:
-            return path / found[0], {}
+            return path / found[0], {}, None
         raise BackboneError(
             f"no weights file in {path}: put one of {', '.join(WEIGHT_FILENAMES[:3])} there"
             + (f" (found several: {found})" if found else "")
         )
     if os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")):
         raise BackboneError(f"pretrained weights file {pretrained} does not exist; check the path")
-    return _from_tag(backbone, pretrained)
+    return (*_from_tag(backbone, pretrained), None)
 
 
 def _from_tag(backbone: str, tag: str) -> tuple[Path, dict[str, Any]]:

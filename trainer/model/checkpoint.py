@@ -12,6 +12,15 @@ beside `model`:
   python), `history` (per-epoch metrics so far), `partial` (running sums of the unfinished epoch),
   `selection` (the best score so far and its epoch)
 
+A PEFT model (`peft` lora or adapter) whose backbone was loaded from a weights file is written for
+use (best.pt, `save_model`) as a delta, `format_version` 2: its payload's `state_dict` holds only
+what is not the base file's own tensors, unchanged (the LoRA / adapter weights, the temporal model,
+the prompt context and the prompt buffers), and `base_weights` = `{"pretrained": the config's ref,
+"sha256": "sha256:<hex>" of the file loaded}`. Loading one builds the model from the base weights,
+checks their sha256, then loads the delta strictly. Every other file (non-PEFT models, PEFT models
+over random weights, and last.pt, which resumes from full weights) holds every weight and stays
+`format_version` 1, as before.
+
 Files hold only tensors and plain Python data, so they load with `torch.load(weights_only=True)`
 (`torch_load`); a foreign file (the authors' .pth, `trainer.model.official`) may fall back to the
 restricted unpickler of `safe_pickle`, which never runs pickled code. Writes go to a temporary file
@@ -32,14 +41,16 @@ import torch
 
 from promptkit.fileio import write_atomic
 
-from trainer.errors import CheckpointError, TrainerError
+from trainer.errors import BackboneError, CheckpointError
 from trainer.model import safe_pickle
 from trainer.model.config import ModelConfig
 from trainer.model.dferclip import DFERCLIP, build_model
 from trainer.model.texts import ClassTexts
 
 FORMAT = "dferclip-toolkit"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # a file whose model payload holds every weight
+DELTA_VERSION = 2  # a file whose model payload is a PEFT delta over base weights (`base_weights`)
+READS_UP_TO = DELTA_VERSION
 _PREFIX = "module."  # DataParallel / DistributedDataParallel wrappers
 
 
@@ -91,8 +102,8 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> dict[str, Any]
         raise CheckpointError(
             f"{p} is not a dferclip-toolkit checkpoint (for the authors' .pth files run `trainer import-official` first)"
         )
-    if state.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{p} has format_version {state.get('format_version')}; this trainer reads up to {FORMAT_VERSION}")
+    if state.get("format_version", 0) > READS_UP_TO:
+        raise CheckpointError(f"{p} has format_version {state.get('format_version')}; this trainer reads up to {READS_UP_TO}")
     if kind is not None and state.get("kind") != kind:
         raise CheckpointError(f"{p} is a {state.get('kind') or 'model-only'!s} checkpoint; expected a {kind} checkpoint")
     return state
@@ -109,26 +120,87 @@ def model_payload(model: DFERCLIP) -> dict[str, Any]:
     }
 
 
-def model_from_payload(payload: dict[str, Any]) -> DFERCLIP:
-    """Rebuild a model from `model_payload` output (weights from the payload, not from disk)."""
+def compact_payload(model: DFERCLIP) -> dict[str, Any]:
+    """The payload a model is written with for use (best.pt, `save_model`): for a PEFT model whose
+    backbone came from a weights file, only what is not that file's own, unchanged tensors, plus
+    `base_weights` (the ref and the file's sha256); for any other model, `model_payload`."""
+    if model.config.peft == "none" or model.base_sha256 is None or model.config.pretrained is None:
+        return model_payload(model)  # a random backbone has no file to refer to: every weight is kept
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()
+             if k not in model.base_keys or k in trainable}
+    return {
+        "config": model.config.to_dict(),
+        "texts": model.texts.to_dict(),
+        "state_dict": state,
+        "preprocessing": model.preprocessing(),
+        "base_weights": {"pretrained": model.config.pretrained, "sha256": model.base_sha256},
+    }
+
+
+def payload_version(payload: dict[str, Any]) -> int:
+    """The `format_version` of a file holding `payload`: 2 for a delta, 1 (as before) otherwise."""
+    return DELTA_VERSION if "base_weights" in payload else FORMAT_VERSION
+
+
+def model_from_payload(payload: dict[str, Any], *, base_weights: str | None = None,
+                       what: str = "the checkpoint") -> DFERCLIP:
+    """Rebuild a model from `model_payload` / `compact_payload` output. A full payload needs no
+    weights file; a delta is built over its base weights (`base_weights` overrides where they are),
+    whose sha256 must be the recorded one."""
     if not isinstance(payload, dict) or not {"config", "texts", "state_dict"} <= set(payload):
-        raise CheckpointError("model payload lacks config, texts or state_dict; it was not written by this toolkit")
+        raise CheckpointError(f"{what} has a model payload without config, texts or state_dict; it was not written by this toolkit")
     cfg = ModelConfig.from_dict(dict(payload["config"]))
     texts = ClassTexts.from_dict(payload["texts"])
-    model = build_model(cfg, texts, load_weights=False)
-    load_state(model, payload["state_dict"], "the checkpoint")
+    if "base_weights" not in payload:
+        model = build_model(cfg, texts, load_weights=False)
+        load_state(model, payload["state_dict"], what)
+        return model
+    ref, sha = _base_reference(payload["base_weights"], cfg, what)
+    where = base_weights or ref
+    try:
+        model = build_model(ModelConfig(**{**cfg.to_dict(), "pretrained": where}), texts, load_weights=True)
+    except BackboneError as exc:
+        raise CheckpointError(
+            f"{what} holds only the {cfg.peft} delta over the base weights {ref!r}, which cannot be loaded "
+            f"({exc}); put the base weights there, or pass them with --base-weights PATH"
+        ) from exc
+    if model.base_sha256 != sha:
+        raise CheckpointError(
+            f"{what} is a delta over base weights with {_short(sha)}, but {where!r} has {_short(model.base_sha256)}; "
+            "pass the base weights it was trained from with --base-weights PATH"
+        )
+    load_state(model, payload["state_dict"], what, optional=model.base_keys)
     return model
 
 
-def load_state(model: DFERCLIP, state: dict[str, torch.Tensor], what: str) -> None:
-    """Strict load with one-line errors for missing, unexpected and wrongly shaped weights."""
+def _base_reference(base: Any, cfg: ModelConfig, what: str) -> tuple[str, str]:
+    """(pretrained ref, sha256) of a delta's `base_weights` entry, checked."""
+    ref = base.get("pretrained") if isinstance(base, dict) else None
+    sha = base.get("sha256") if isinstance(base, dict) else None
+    if not isinstance(ref, str) or not isinstance(sha, str) or not sha.startswith("sha256:"):
+        raise CheckpointError(f"{what} has a malformed base_weights entry {base!r}; it was not written by this toolkit")
+    if cfg.peft == "none":
+        raise CheckpointError(f"{what} holds a delta over base weights, but its model config has no PEFT (peft none)")
+    return ref, sha
+
+
+def _short(sha: str | None) -> str:
+    """`sha256:0123456789ab` (12 hex digits) for messages."""
+    return "no sha256" if sha is None else sha[: len("sha256:") + 12]
+
+
+def load_state(model: DFERCLIP, state: dict[str, torch.Tensor], what: str,
+               optional: frozenset[str] = frozenset()) -> None:
+    """Strict load with one-line errors for missing, unexpected and wrongly shaped weights; keys in
+    `optional` (a delta's base weights, already loaded) may be absent from `state`."""
     own = model.state_dict()
     for key, value in state.items():
         if key in own and tuple(own[key].shape) != tuple(value.shape):
             raise CheckpointError(
                 f"{what} does not fit the model: {key} has shape {tuple(value.shape)}, expected {tuple(own[key].shape)}"
             )
-    missing = sorted(set(own) - set(state))
+    missing = sorted(set(own) - set(state) - optional)
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
         parts = []
@@ -137,12 +209,14 @@ def load_state(model: DFERCLIP, state: dict[str, torch.Tensor], what: str) -> No
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected (first: {unexpected[0]})")
         raise CheckpointError(f"{what} does not fit the model: weights {', '.join(parts)}")
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(state, strict=not optional)
 
 
 def save_model(model: DFERCLIP, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> Path:
-    """Write a native checkpoint atomically (temp file in the same folder + os.replace)."""
-    obj = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model_payload(model)}
+    """Write a native checkpoint atomically (temp file in the same folder + os.replace); a PEFT model
+    over a weights file is written as a delta (`compact_payload`)."""
+    payload = compact_payload(model)
+    obj = {"format": FORMAT, "format_version": payload_version(payload), "model": payload}
     obj.update(extra or {})
     return write_atomic(path, lambda handle: torch.save(obj, handle))
 
@@ -168,24 +242,21 @@ def read_native(path: str | os.PathLike[str]) -> dict[str, Any]:
             )
         raise CheckpointError(f"{path} is not a DFER-CLIP toolkit checkpoint (no format: {FORMAT!r} key)")
     version = obj.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or version > READS_UP_TO:
         raise CheckpointError(
-            f"{path} has format_version {version!r}; this toolkit reads up to {FORMAT_VERSION}, upgrade it"
+            f"{path} has format_version {version!r}; this toolkit reads up to {READS_UP_TO}, upgrade it"
         )
     if "model" not in obj:
         raise CheckpointError(f"{path} holds no model payload")
     return obj
 
 
-def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> DFERCLIP:
-    """Load a native checkpoint and return the model in eval mode."""
+def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu", *,
+               base_weights: str | None = None) -> DFERCLIP:
+    """Load a native checkpoint and return the model in eval mode (`base_weights`: where a delta
+    checkpoint's base weights are, instead of its recorded ref)."""
     obj = read_native(path)
-    try:
-        model = model_from_payload(obj["model"])
-    except CheckpointError as exc:
-        raise CheckpointError(f"{path}: {exc}") from exc
-    except TrainerError:
-        raise
+    model = model_from_payload(obj["model"], base_weights=base_weights, what=str(path))
     return model.to(device).eval()
 
 
@@ -206,7 +277,8 @@ def looks_official(path: Path) -> bool:
 
 
 def describe_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A summary of a native checkpoint without building the model: config, texts, sizes, extras."""
+    """A summary of a native checkpoint without building the model: config, texts, sizes (of the
+    delta only, for a delta checkpoint), base weights, extras."""
     obj = read_native(path)
     payload = obj["model"]
     if not isinstance(payload, dict) or "config" not in payload or "state_dict" not in payload:
@@ -225,6 +297,7 @@ def describe_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         "texts": texts.to_dict(),
         "preprocessing": payload.get("preprocessing", {}),
         "tensor_elements": counts,
+        "base_weights": payload.get("base_weights"),  # a delta's base (ref and sha256), None for full weights
         "extra_keys": sorted(extras),
         "imported_from": extras.get("imported_from"),
     }

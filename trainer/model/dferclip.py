@@ -63,6 +63,8 @@ class DFERCLIP(nn.Module):
             self.head = nn.Linear(self.embed_dim, len(texts))
         self.mean = tuple(backbone.mean)
         self.std = tuple(backbone.std)
+        self.base_sha256 = backbone.sha256  # of the pretrained file loaded (PEFT models), else None
+        self.base_keys: frozenset[str] = frozenset()  # state keys that are the backbone's own (build_model)
 
     # ------------------------------------------------------------------ features
     def preprocessing(self) -> dict[str, Any]:
@@ -240,6 +242,7 @@ def build_model(cfg: ModelConfig, texts: ClassTexts, load_weights: bool = True) 
     model = DFERCLIP(cfg, texts, backbone)
     apply_peft(model.image_encoder, cfg.peft, cfg.backbone, rank=cfg.lora_rank, alpha=cfg.lora_alpha,
                hidden=cfg.adapter_dim)
+    model.base_keys = backbone.own_keys(model.state_dict())  # after PEFT renamed the weights it wraps
     set_trainable(model)
     return model
 

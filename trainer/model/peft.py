@@ -11,8 +11,9 @@
   residual bottleneck `x -> x + up(relu(down(x)))`, `up` zero-initialised so training starts from
   the pretrained function: beside every ViT block's MLP, or after a ModifiedResNet's attention pool.
 
-Only the LoRA / adapter weights train in the image encoder (learning rate `lr_image`); the checkpoint
-is the normal full checkpoint (frozen weights included), so it loads like any other.
+Only the LoRA / adapter weights train in the image encoder (learning rate `lr_image`). A model
+written for use (best.pt, `save_model`) holds only what is not the base weights' own, with a
+reference to them and their sha256 (`trainer.model.checkpoint.compact_payload`); last.pt is full.
 """
 
 from __future__ import annotations
