@@ -145,19 +145,32 @@ class TokenRow:
 
 
 def token_report(entries: Sequence, n_ctx: int) -> list[TokenRow]:
-    """Per-class token use at `n_ctx` for objects with name/description/descriptors/dropped."""
+    """Per-text token use at `n_ctx` for objects with name/description/descriptors/dropped: one row
+    per class, plus one per negative description ("name (negative)") and per variant
+    ("name (variant k)") where the entries have them."""
     limit = budget(n_ctx)
     rows = []
-    for entry in entries:
-        used = count_tokens(entry.description)
+    for name, description, descriptors, dropped in _texts(entries):
+        used = count_tokens(description)
         would_drop: list[str] = []
         refit = True
         if used > limit:
-            joined = join_descriptors(entry.descriptors) == entry.description
+            joined = bool(descriptors) and join_descriptors(descriptors) == description
             try:
-                would_drop = fit_descriptors(entry.descriptors, n_ctx, label=entry.name).dropped if joined else []
+                would_drop = fit_descriptors(descriptors, n_ctx, label=name).dropped if joined else []
             except BudgetError:
                 joined = False
             refit = joined
-        rows.append(TokenRow(entry.name, used, limit, list(entry.dropped), would_drop, refit))
+        rows.append(TokenRow(name, used, limit, list(dropped), would_drop, refit))
     return rows
+
+
+def _texts(entries: Sequence):
+    """(label, description, descriptors, dropped) of every text the entries hold."""
+    for entry in entries:
+        yield entry.name, entry.description, list(entry.descriptors), list(entry.dropped)
+        negative = getattr(entry, "negative", None)
+        if negative is not None:
+            yield f"{entry.name} (negative)", negative.description, list(negative.descriptors), list(negative.dropped)
+        for number, variant in enumerate(getattr(entry, "variants", None) or [], 1):
+            yield f"{entry.name} (variant {number})", variant, [], []

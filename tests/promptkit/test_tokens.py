@@ -67,3 +67,17 @@ def test_token_report_at_a_smaller_budget():
     assert row.dropped == ["dimples"]
     [ok] = token_report([Entry()], n_ctx=8)
     assert ok.fits and ok.would_drop == []
+
+
+def test_token_report_covers_negatives_and_variants_of_the_shipped_v2(tmp_path):
+    from promptkit.store import Store
+
+    ds = Store(tmp_path).load("dfew/v2")
+    rows = token_report(ds.classes, n_ctx=40)  # budget 35
+    names = [row.name for row in rows]
+    assert names[:5] == ["happiness", "happiness (negative)", "happiness (variant 1)", "happiness (variant 2)",
+                         "happiness (variant 3)"]
+    assert len(rows) == 7 * 5
+    negative = rows[1]
+    assert negative.tokens == count_tokens(ds.classes[0].negative.description) and negative.fits
+    assert not rows[0].fits and rows[0].would_drop  # the description is refittable from its descriptors
