@@ -157,3 +157,26 @@ def test_random_words_row_is_the_description_template_over_random_words(tiny, tm
     assert "random words seed 1" in rows[1]["source"] and "cheeks raised" not in rows[1]["texts"]
     texts = [json.loads((out / "compare.json").read_text())["rows"][i]["texts"] for i in (0, 1)]
     assert texts[0] != texts[1]
+
+
+def test_negatives_and_multi_descriptions_rows_from_a_set_that_has_them(tiny, tmp_path):
+    out = tmp_path / "cmp"
+    templates = ["--template", "description", "--template", "negatives", "--template", "multi_descriptions"]
+    result = promptkit("compare", *tiny.synth, "--descriptions", "dfew/v2", *templates, "--out", out)
+    assert result.code == 0, result.err
+    rows = json.loads((out / "compare.json").read_text())["rows"]
+    assert [r["variant"] for r in rows] == ["description", "negatives", "multi_descriptions"]
+    assert "description + negatives" in rows[1]["source"] and "description + multi_descriptions" in rows[2]["source"]
+    assert rows[1]["confusion"] != rows[0]["confusion"] or rows[2]["confusion"] != rows[0]["confusion"]
+    # with a zero weight the negatives change nothing: the row is the description row
+    zero = tmp_path / "zero"
+    result = promptkit("compare", *tiny.synth, "--descriptions", "dfew/v2", "--template", "description", "--template",
+                       "negatives", "--set", "model.negative_weight=0", "--out", zero)
+    assert result.code == 0, result.err
+    plain, negatives = json.loads((zero / "compare.json").read_text())["rows"]
+    assert negatives["confusion"] == plain["confusion"] and negatives["uar"] == plain["uar"]
+
+
+def test_negatives_row_with_a_set_without_negatives_is_one_line(tiny, tmp_path):
+    result = promptkit("compare", *tiny.synth, "--descriptions", "dfew/v1", "--template", "negatives", "--out", tmp_path / "c")
+    assert_one_error_line(result, "descriptor set dfew/v1 has no negative descriptions")
