@@ -61,17 +61,22 @@ def interpret(path: str | Path, top_k: int = 5, metric: str = "cosine", pretrain
         raise EvalError(f"{ckpt} has no learned context (mode {model.config.mode!r}, n_ctx "
                         f"{model.config.effective_n_ctx}); only runs with learned context can be interpreted")
     ids, table, vocabulary = vocabulary_table(model, pretrained, full_vocab)
-    ctx = learner.ctx.detach().float()  # (n_cls, M, D) or (M, D)
-    specific = ctx.dim() == 3
-    groups = ctx if specific else ctx.unsqueeze(0)  # (G, M, D)
-    names = list(classes) if specific else ["shared"]
+    specific = learner.ctx.dim() == 3
     k = min(top_k, len(ids))
     result = InterpretResult(str(ckpt), metric, k, vocabulary, len(ids), specific, list(classes))
-    for name, vectors in zip(names, groups):
-        scores, index = nearest(vectors, table, k, metric)  # (M, k), (M, k)
-        positions = [[_token(int(ids[j]), float(s)) for s, j in zip(srow, irow)]
-                     for srow, irow in zip(scores.tolist(), index.tolist())]
-        result.contexts.append({"class": name, "positions": positions, "reading": " ".join(p[0]["token"] for p in positions)})
+    negative = model.negative_learner  # --negatives runs: the contexts before the negative descriptions too
+    for suffix, each in (("", learner), (" (negative)", negative if negative is not None and negative.ctx is not None else None)):
+        if each is None:
+            continue
+        ctx = each.ctx.detach().float()  # (n_cls, M, D) or (M, D)
+        groups = ctx if specific else ctx.unsqueeze(0)  # (G, M, D)
+        names = list(classes) if specific else ["shared"]
+        for name, vectors in zip(names, groups):
+            scores, index = nearest(vectors, table, k, metric)  # (M, k), (M, k)
+            positions = [[_token(int(ids[j]), float(s)) for s, j in zip(srow, irow)]
+                         for srow, irow in zip(scores.tolist(), index.tolist())]
+            result.contexts.append({"class": name + suffix, "positions": positions,
+                                    "reading": " ".join(p[0]["token"] for p in positions)})
     return result
 
 

@@ -130,3 +130,23 @@ def test_bad_options(tmp_path):
     run = save_run(tmp_path / "run")
     one_error_line(promptkit("interpret", run, "--metric", "dot"), "--metric")
     one_error_line(promptkit("interpret", run, "--out", tmp_path / "x.txt"), "--out")
+
+
+def test_negative_contexts_are_read_too(tmp_path):
+    import torch
+
+    from trainer.model import ClassTexts, ModelConfig, build_model, save_model
+
+    torch.manual_seed(0)
+    texts = ClassTexts(CLASSES, ("happiness.", "sadness.", "anger."), negatives=("anger.", "happiness.", "sadness."))
+    model = build_model(ModelConfig(backbone="tiny", num_frames=2, negatives=True), texts)
+    with torch.no_grad():
+        model.negative_learner.ctx[0, 0] = model.negative_learner.embeddings[0, 1]  # "anger", class 0's negative
+    save_model(model, tmp_path / "best.pt")
+    out = tmp_path / "reading.csv"
+    result = promptkit("interpret", tmp_path / "best.pt", "--out", out)
+    assert result.code == 0, result.err
+    contexts = json.loads(out.with_suffix(".json").read_text())["contexts"]
+    assert [c["class"] for c in contexts] == [*CLASSES, *(f"{c} (negative)" for c in CLASSES)]
+    top = contexts[3]["positions"][0][0]
+    assert top["token"] == "anger" and top["score"] == pytest.approx(1.0, abs=1e-4)
