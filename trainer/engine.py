@@ -284,7 +284,8 @@ class Trainer:
         """Train the remaining epochs, evaluating after each; return summary.json's content."""
         epochs = self.config.optim.epochs
         if self.ctx.is_main:
-            self.tracker = open_tracker(self.config.logger, self.run_dir, self.config.to_dict())
+            self.tracker = open_tracker(self.config.logger, self.run_dir, self.config.to_dict(),
+                                        start_step=self.state["global_step"])
         try:
             while self.state["epoch"] < epochs:
                 epoch = self.state["epoch"]

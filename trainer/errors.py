@@ -71,5 +71,9 @@ class ReportError(TrainerError):
     """A run file (json, csv, png) cannot be written."""
 
 
+class TrackingError(TrainerError):
+    """An experiment logger (`--logger tensorboard|wandb|mlflow`) cannot be opened."""
+
+
 class PretrainError(TrainerError):
     """`trainer pretrain` cannot start, or its output cannot be written."""
