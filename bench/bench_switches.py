@@ -19,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+ADAMW_LRS = ["--lr-image", "2e-4", "--lr-temporal", "1e-3", "--lr-prompt", "1e-3"]
 ROWS: list[tuple[str, list[str]]] = [
     ("baseline", []),
     ("label_smoothing", ["--label-smoothing", "0.1"]),
@@ -28,7 +29,11 @@ ROWS: list[tuple[str, list[str]]] = [
     ("random_words", ["--text", "random_words"]),
     ("lora", ["--peft", "lora"]),
     ("adapter", ["--peft", "adapter"]),
-    ("layer_decay_adamw", ["--layer-decay", "0.75", "--set", "optim.optimizer=adamw"]),
+    # AdamW at the default preset's SGD learning rates (2e-3 / 1e-2 / 1e-2) does not train; the
+    # AdamW rows take ten times lower ones, with and without layer decay
+    ("layer_decay_adamw_sgd_lrs", ["--layer-decay", "0.75", "--set", "optim.optimizer=adamw"]),
+    ("adamw", ["--set", "optim.optimizer=adamw", *ADAMW_LRS]),
+    ("layer_decay_adamw", ["--layer-decay", "0.75", "--set", "optim.optimizer=adamw", *ADAMW_LRS]),
     ("mixup", ["--mixup", "0.2"]),
     # the shipped dfew/v2 has v1's descriptions plus negatives and three descriptions per class
     ("negatives", ["--descriptions", "dfew/v2", "--negatives"]),
