@@ -6,6 +6,7 @@ under `--out` (a temporary folder unless given). Prints a Markdown table with ea
 Several minutes per run on 2 CPU cores: 3 seeds x all rows take a while.
 
 Run from the repository root:  .venv/bin/python bench/bench_switches.py --seeds 1 2 3 [--only ema lora]
+[--extra="--set data.synth_train_per_class=10"] (options added to every row, e.g. a low-data world)
 """
 
 from __future__ import annotations
@@ -62,13 +63,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--out", type=Path, default=None, help="Folder for the runs (default: a temporary one).")
     parser.add_argument("--only", nargs="+", default=None, help=f"Rows to run (baseline always): {', '.join(n for n, _ in ROWS)}")
+    parser.add_argument("--extra", default="", help="Options added to every row's `trainer run` (one shell-quoted string).")
     args = parser.parse_args()
+    extra = shlex.split(args.extra)
     root = args.out or Path(tempfile.mkdtemp(prefix="bench-switches-"))
     rows = [(n, s) for n, s in ROWS if args.only is None or n == "baseline" or n in args.only]
     lines = ["| switch | command | UAR (mean ± std) | WAR (mean ± std) |", "|---|---|---|---|"]
     for name, switch in rows:
-        summaries = [run_once(switch, seed, root / name / f"seed{seed}") for seed in args.seeds]
-        command = shlex.join(["trainer", "run", "--seed", "S", *switch])
+        summaries = [run_once([*extra, *switch], seed, root / name / f"seed{seed}") for seed in args.seeds]
+        command = shlex.join(["trainer", "run", "--seed", "S", *extra, *switch])
         uar = mean_std([s["uar"] for s in summaries])
         war = mean_std([s["war"] for s in summaries])
         lines.append(f"| {name} | `{command}` | {uar} | {war} |")
