@@ -30,6 +30,10 @@ ROWS: list[tuple[str, list[str]]] = [
     ("random_words", ["--text", "random_words"]),
     ("lora", ["--peft", "lora"]),
     ("adapter", ["--peft", "adapter"]),
+    # at the preset's lr_image (2e-3, sized for full fine-tuning) the zero-initialised PEFT weights
+    # barely move; these rows give them 25 times more
+    ("lora_lr5e-2", ["--peft", "lora", "--lr-image", "5e-2"]),
+    ("adapter_lr5e-2", ["--peft", "adapter", "--lr-image", "5e-2"]),
     # AdamW at the default preset's SGD learning rates (2e-3 / 1e-2 / 1e-2) does not train; the
     # AdamW rows take ten times lower ones, with and without layer decay
     ("layer_decay_adamw_sgd_lrs", ["--layer-decay", "0.75", "--set", "optim.optimizer=adamw"]),
