@@ -68,6 +68,7 @@ def compare(
     precision: Annotated[Optional[str], Opt("--precision", help="fp32 | bf16 | fp16 (GPU only).")] = None,
     zs_normalize: Annotated[str, Opt("--zs-normalize", help="Pixel normalisation of the zero-shot variants: clip (CLIP's mean/std) | none.")] = "clip",
     eval_batch: Annotated[int, Opt("--eval-batch", help="Clips per evaluation batch.")] = 16,
+    base_weights: Annotated[Optional[str], Opt("--base-weights", help="Where the base weights of --run PEFT delta checkpoints are, when not at the ref they record (sha256 checked).")] = None,
     quiet: Annotated[bool, Opt("--quiet", help="One line per epoch while training, no bars.")] = False,
 ) -> None:
     from trainer.evaluate.compare import DEFAULT_TEMPLATES, CompareConfig, resolve_run_config, run_compare
@@ -80,7 +81,7 @@ def compare(
     )
     run_config = resolve_run_config(preset, config_file, options, sets, train)
     templates = () if no_zero_shot else tuple(template or DEFAULT_TEMPLATES)
-    cfg = CompareConfig(run_config, templates, tuple(run), train, out, zs_normalize, eval_batch)
+    cfg = CompareConfig(run_config, templates, tuple(run), train, out, zs_normalize, eval_batch, base_weights)
     result = _with_progress(lambda progress: run_compare(cfg, progress), quiet)
     for note in result.notes:
         _stderr().print(f"note: {note}")
@@ -146,7 +147,7 @@ def interpret(
     path: Annotated[Path, typer.Argument(help="A trainer run folder or a checkpoint file.")],
     top_k: Annotated[int, Opt("--top-k", help="Nearest tokens per context position.")] = 5,
     metric: Annotated[str, Opt("--metric", help="cosine | l2.")] = "cosine",
-    pretrained: Annotated[Optional[str], Opt("--pretrained", help="Backbone weights with the token-embedding table (default: the run's own).")] = None,
+    pretrained: Annotated[Optional[str], Opt("--pretrained", help="Backbone weights with the token-embedding table (default: the run's own); also a moved PEFT delta's base.")] = None,
     out: Annotated[Optional[Path], Opt("--out", help="FILE.json, FILE.csv or a folder (default: beside the checkpoint).")] = None,
     as_json: Annotated[bool, Opt("--json", help="Print JSON instead of tables.")] = False,
     full_vocab: Annotated[bool, Opt("--full-vocab", help="Search CLIP's whole vocabulary even for tinyface (default there: the world's caption words).")] = False,

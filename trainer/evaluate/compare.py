@@ -72,6 +72,7 @@ class CompareConfig:
     out: Path = Path("compare")
     zs_normalize: str = "clip"
     eval_batch: int = 16
+    base_weights: str | None = None  # where a --run's PEFT delta finds its base weights, if they moved
 
     def __post_init__(self) -> None:
         self.templates = tuple(self.templates)
@@ -253,7 +254,9 @@ def zero_shot_rows(cfg: CompareConfig, sources: Sequence[Any], split: TestSplit,
 
     run = cfg.run
     with trainer_errors():
-        model_cfg = dataclasses.replace(run.model_config(), mode="zeroshot", normalize=cfg.zs_normalize)
+        # frozen plain prompts: no PEFT, and negatives / several descriptions only in their own rows
+        model_cfg = dataclasses.replace(run.model_config(), mode="zeroshot", normalize=cfg.zs_normalize, peft="none",
+                                        negatives=False, multi_descriptions=False)
         with torch.random.fork_rng(devices=[]):  # random (weightless) backbones are seeded, globals untouched
             torch.manual_seed(run.seed)
             backbone = create_backbone(model_cfg)
@@ -288,7 +291,7 @@ def run_row(path: str | Path, split: TestSplit, cfg: CompareConfig, ctx, notes: 
     """Evaluate a trained run's checkpoint on the split, after checking it was trained on its classes."""
     with trainer_errors():
         ckpt = resolve_checkpoint(path)
-        model, state, classes, frames = load_for_inference(ckpt, ctx.device)
+        model, state, classes, frames = load_for_inference(ckpt, ctx.device, cfg.base_weights)
     if [c.lower() for c in classes] != [c.lower() for c in split.classes]:
         raise EvalError(f"run {ckpt} was trained on {len(classes)} classes {list(classes)} but the test split uses "
                         f"{split.class_set} {list(split.classes)}; compare runs trained on the same class set")

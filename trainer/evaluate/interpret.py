@@ -55,7 +55,8 @@ def interpret(path: str | Path, top_k: int = 5, metric: str = "cosine", pretrain
         raise EvalError(f"--top-k must be an integer >= 1; got {top_k!r}")
     with trainer_errors():
         ckpt = resolve_checkpoint(path)
-        model, _state, classes, _frames = load_for_inference(ckpt, torch.device("cpu"))
+        # a PEFT delta is built over its base weights: `pretrained` names them too when they moved
+        model, _state, classes, _frames = load_for_inference(ckpt, torch.device("cpu"), pretrained)
     learner = model.prompt_learner
     if learner is None or learner.ctx is None:
         raise EvalError(f"{ckpt} has no learned context (mode {model.config.mode!r}, n_ctx "
@@ -123,7 +124,8 @@ def vocabulary_table(model: Any, pretrained: str | None, full_vocab: bool = Fals
 
 def _full_table(model: Any, weights: str) -> Any:
     with trainer_errors():
-        cfg = ModelConfig(**{**model.config.to_dict(), "pretrained": weights, "mode": "zeroshot"})
+        cfg = ModelConfig(**{**model.config.to_dict(), "pretrained": weights, "mode": "zeroshot", "peft": "none",
+                             "negatives": False, "multi_descriptions": False})  # only the backbone's table is read
         backbone = create_backbone(cfg)
     return backbone.clip.token_embedding.weight.detach()
 

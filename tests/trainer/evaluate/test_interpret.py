@@ -150,3 +150,25 @@ def test_negative_contexts_are_read_too(tmp_path):
     assert [c["class"] for c in contexts] == [*CLASSES, *(f"{c} (negative)" for c in CLASSES)]
     top = contexts[3]["positions"][0][0]
     assert top["token"] == "anger" and top["score"] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_peft_delta_whose_base_moved_reads_with_pretrained(tmp_path):
+    import shutil
+
+    import torch
+
+    from trainer.model import ClassTexts, ModelConfig, build_model, save_model
+    from trainer.model.tinyface import WEIGHTS_NAME, shipped_dir
+
+    base = tmp_path / "base.safetensors"
+    shutil.copy(shipped_dir() / WEIGHTS_NAME, base)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(backbone="tinyface", pretrained=str(base), num_frames=2, peft="lora"),
+                        ClassTexts.from_class_names(CLASSES))
+    save_model(model, tmp_path / "best.pt")
+    moved = base.rename(tmp_path / "moved.safetensors")
+    lost = promptkit("interpret", tmp_path / "best.pt", "--out", tmp_path / "a.json")
+    assert lost.code != 0 and "--base-weights" in lost.err and len(lost.err.strip().splitlines()) == 1
+    found = promptkit("interpret", tmp_path / "best.pt", "--pretrained", moved, "--out", tmp_path / "b.json")
+    assert found.code == 0, found.err
+    assert [c["class"] for c in json.loads((tmp_path / "b.json").read_text())["contexts"]] == list(CLASSES)
