@@ -428,8 +428,8 @@ def test_negatives_and_multi_descriptions_run_from_a_set_that_has_them(clips, ca
 
 
 @pytest.mark.parametrize("extra,message", [
-    (["--negatives"], "descriptor set dfew/v1 has no negative descriptions, which --negatives needs"),
-    (["--multi-descriptions"], "descriptor set dfew/v1 has one description per class"),
+    (["--negatives"], "--negatives: set dfew/v1 has no negative descriptions: generate one with `promptkit generate --negatives`"),
+    (["--multi-descriptions"], "--multi-descriptions: set dfew/v1 has no variants (several descriptions per class)"),
     (["--negatives", "--text", "classnames"], "--negatives needs a descriptor set that has them"),
     (["--negatives", "--negative-weight", "-1"], "negative_weight must be a number in [0, 10]"),
 ])

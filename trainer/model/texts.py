@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from promptkit.errors import TemplateError
+from promptkit.errors import PromptkitError, TemplateError
 from promptkit.templates import render_classes
 
 from trainer.errors import TextsError
@@ -131,16 +131,13 @@ class ClassTexts:
         texts = tuple(e.description for e in entries)
         set_id = getattr(ds, "set_id", None) or f"{ds.class_set}/v{ds.version}"
         neg = var = None
-        if negatives:
-            if not all(getattr(e, "negative", None) is not None for e in entries):
-                raise TextsError(f"descriptor set {set_id} has no negative descriptions, which --negatives needs: "
-                                 "make a set with `promptkit generate --negatives` (or import one that has them)")
-            neg = tuple(e.negative.description for e in entries)
-        if variants:
-            if not all(getattr(e, "variants", None) for e in entries):
-                raise TextsError(f"descriptor set {set_id} has one description per class, and --multi-descriptions needs "
-                                 "several: make a set with `promptkit generate --samples N --variants` (N >= 2)")
-            var = tuple(tuple(e.variants) for e in entries)
+        try:  # the set says what it lacks and how to make one (promptkit owns those messages)
+            if negatives:
+                neg = tuple(ds.negative_descriptions)
+            if variants:
+                var = tuple(tuple(v) for v in ds.variant_descriptions)
+        except PromptkitError as exc:
+            raise TextsError(f"{'--negatives' if negatives and neg is None else '--multi-descriptions'}: {exc}") from None
         return cls(classes, texts, f"descriptors:{set_id}", getattr(ds, "content_hash", None), neg, var)
 
     @classmethod

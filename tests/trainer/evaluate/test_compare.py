@@ -179,4 +179,4 @@ def test_negatives_and_multi_descriptions_rows_from_a_set_that_has_them(tiny, tm
 
 def test_negatives_row_with_a_set_without_negatives_is_one_line(tiny, tmp_path):
     result = promptkit("compare", *tiny.synth, "--descriptions", "dfew/v1", "--template", "negatives", "--out", tmp_path / "c")
-    assert_one_error_line(result, "descriptor set dfew/v1 has no negative descriptions")
+    assert_one_error_line(result, "--negatives: set dfew/v1 has no negative descriptions")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace as NS
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -126,20 +124,22 @@ def test_refusals():
         build_model(tiny(negatives=True), long)
 
 
-def test_texts_from_descriptor_set_need_what_is_asked():
-    entries = [NS(name=c, description=t, negative=NS(description=n), variants=list(v))
-               for c, t, n, v in zip(CLASSES, TEXTS, NEGATIVES, VARIANTS)]
-    ds = NS(classes=entries, set_id="dfew/v2", content_hash="sha256:x", class_set="dfew", version=2)
-    texts = ClassTexts.from_descriptor_set(ds, negatives=True, variants=True)
-    assert texts.negatives == NEGATIVES and texts.variants == VARIANTS
+def test_texts_from_descriptor_set_need_what_is_asked(tmp_path):
+    from promptkit.store import Store
+
+    store = Store(tmp_path)  # empty: the shipped sets
+    v2 = store.load("dfew/v2")
+    texts = ClassTexts.from_descriptor_set(v2, negatives=True, variants=True)
+    assert texts.negatives == tuple(e.negative.description for e in v2.classes)
+    assert texts.variants == tuple(tuple(e.variants) for e in v2.classes)
     assert ClassTexts.from_dict(texts.to_dict()) == texts
-    assert "negatives" not in ClassTexts.from_descriptor_set(ds).to_dict()  # older readers see the old shape
-    bare = NS(classes=[NS(name=c, description=t) for c, t in zip(CLASSES, TEXTS)], set_id="dfew/v1",
-              content_hash="sha256:y", class_set="dfew", version=1)
-    with pytest.raises(TextsError, match=r"set dfew/v1 has no negative descriptions.*promptkit generate --negatives"):
-        ClassTexts.from_descriptor_set(bare, negatives=True)
-    with pytest.raises(TextsError, match=r"dfew/v1 has one description per class.*--variants"):
-        ClassTexts.from_descriptor_set(bare, variants=True)
-    reordered = texts.reordered([2, 0, 1], ("anger", "happiness", "sadness"))
-    assert reordered.negatives == (NEGATIVES[2], NEGATIVES[0], NEGATIVES[1])
-    assert reordered.variants[0] == VARIANTS[2]
+    assert "negatives" not in ClassTexts.from_descriptor_set(v2).to_dict()  # older readers see the old shape
+    v1 = store.load("dfew/v1")
+    with pytest.raises(TextsError, match=r"--negatives: set dfew/v1 has no negative descriptions.*promptkit generate --negatives"):
+        ClassTexts.from_descriptor_set(v1, negatives=True)
+    with pytest.raises(TextsError, match=r"--multi-descriptions: set dfew/v1 has no variants.*--variants"):
+        ClassTexts.from_descriptor_set(v1, variants=True)
+    order = [2, 0, 1]
+    reordered = texts.reordered(order, tuple(texts.classes[i] for i in order))
+    assert reordered.negatives == tuple(texts.negatives[i] for i in order)
+    assert reordered.variants[0] == texts.variants[2] and reordered.texts[1] == texts.texts[0]
