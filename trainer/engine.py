@@ -33,10 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from trainer import metrics, report
+from trainer import report
 from trainer.config import RunConfig, config_from_dict
 from trainer.data.dataset import VideoClipDataset, build_loader
-from trainer.distributed import DistContext, EpochSampler, all_reduce_sum, broadcast_object, gather_outputs
+from trainer.distributed import DistContext, EpochSampler, all_reduce_sum, broadcast_object
 from trainer.ema import WeightEMA
 from trainer.errors import TrainerError, TrainingStopped
 from trainer.inputs import InputError, RunInputs
@@ -44,6 +44,7 @@ from trainer.model import autocast_for, build_model
 from trainer.model import checkpoint as ckpt
 from trainer.model.checkpoint import load_state, model_payload
 from trainer.model.layer_decay import layer_groups
+from trainer.scoring import evaluate, split_metrics, to_model_input
 from trainer.tracking import NullTracker, open_tracker
 
 log = logging.getLogger(__name__)
@@ -100,44 +101,6 @@ def seeded(seed: int, deterministic: bool):
         yield
     finally:
         torch.use_deterministic_algorithms(previous)
-
-
-def to_model_input(frames: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 (B, T, 3, H, W) from the loader -> float in [0, 1] on the device."""
-    return frames.to(device, non_blocking=True).float().div_(255.0)  # (B, T, 3, H, W)
-
-
-def evaluate(model: torch.nn.Module, loader, ctx: DistContext, precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits of every clip in `loader`'s dataset, gathered over ranks: (indices (N,), logits (N, C))."""
-    model.eval()
-    indices, outputs = [], []
-    sampler = loader.sampler.sampler  # EpochTagged -> EpochSampler
-    order = iter(list(sampler))
-    with torch.no_grad():
-        for frames, _labels in loader:
-            with autocast_for(ctx.device, precision):
-                x = to_model_input(frames, ctx.device)  # (b, T, 3, H, W), or (b, V, T, 3, H, W) with test views
-                if x.dim() == 6:
-                    b, v = x.shape[:2]
-                    logits = model(x.flatten(0, 1)).view(b, v, -1).mean(dim=1)  # (b*V, C) -> (b, C)
-                else:
-                    logits = model(x)  # (b, C)
-            outputs.append(logits.float().cpu())
-            indices.append(torch.tensor([next(order) for _ in range(len(logits))]))
-    return gather_outputs(torch.cat(indices), torch.cat(outputs), ctx)
-
-
-def split_metrics(logits: torch.Tensor, labels: list[int], n_classes: int) -> dict[str, Any]:
-    """UAR / WAR / per-class recall (percent, None for absent classes) and confusion matrix."""
-    y_pred = logits.argmax(dim=1).numpy()
-    cm = metrics.confusion_matrix(labels, y_pred, n_classes)  # (C, C), the one count all metrics derive from
-    recall = metrics.recall_from_confusion(cm)
-    return {
-        "uar": metrics.uar_from_confusion(cm),
-        "war": metrics.war_from_confusion(cm),
-        "per_class_recall": [None if math.isnan(r) else float(r) for r in recall],
-        "confusion": cm.tolist(),
-    }
 
 
 def make_loader(records: list, image_size: int, *, train: bool, config: RunConfig, ctx: DistContext,

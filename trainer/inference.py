@@ -3,7 +3,7 @@ probabilities for clips). Both read any native checkpoint: a run's best.pt / las
 saved by `save_model`, or an authors' checkpoint converted with `trainer import-official`; a PEFT
 delta checkpoint is built over its base weights (`base_weights` says where they are, if they moved).
 Both take the test views of `trainer run` (`test_views` "CLIPSxCROPS", parsed by
-`trainer.config.parse_views`, sampled by the dataset, logits averaged by `trainer.engine.evaluate`).
+`trainer.config.parse_views`, sampled by the dataset, logits averaged by `trainer.scoring.evaluate`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from trainer.config import parse_views
 from trainer.data.annotations import ClipRecord, read_annotations
 from trainer.data.dataset import VideoClipDataset, build_loader
 from trainer.distributed import DistContext, EpochSampler, pick_device
-from trainer.engine import evaluate, split_metrics
 from trainer.errors import CheckpointError, TrainerError
 from trainer.model.checkpoint import model_from_payload, read_native
+from trainer.scoring import evaluate, split_metrics
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

@@ -13,8 +13,8 @@ import torch
 
 from trainer import report
 from trainer.distributed import DistContext, EpochSampler, gather_outputs
-from trainer.engine import split_metrics
 from trainer.model import checkpoint as ckpt
+from trainer.scoring import split_metrics
 
 
 # ---------------------------------------------------------------- sampler

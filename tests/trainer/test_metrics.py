@@ -35,7 +35,7 @@ def test_against_naive_reference(seed):
         assert (math.isnan(g) and r is None) or g == pytest.approx(r)
     assert uar(y_true, y_pred, n) == pytest.approx(ref_uar)
     assert war(y_true, y_pred) == pytest.approx(ref_war)
-    from trainer.engine import split_metrics
+    from trainer.scoring import split_metrics
 
     logits = torch.nn.functional.one_hot(torch.tensor(y_pred), n).float()  # (N, C), argmax = y_pred
     split = split_metrics(logits, y_true, n)

@@ -41,7 +41,6 @@ from trainer.config import config_from_dict
 from trainer.data.annotations import read_annotations
 from trainer.data.dataset import VideoClipDataset, build_loader
 from trainer.distributed import DistContext, EpochSampler, pick_device
-from trainer.engine import evaluate, split_metrics
 from trainer.errors import TrainerError
 from trainer.evaluate.common import save_figure, trainer_errors, write_csv, write_json
 from trainer.inference import load_for_inference, resolve_checkpoint
@@ -51,6 +50,7 @@ from trainer.model.dferclip import DFERCLIP
 from trainer.model.texts import ClassTexts
 from trainer.options import config_from_options
 from trainer.protocol import start_run
+from trainer.scoring import evaluate, split_metrics
 
 log = logging.getLogger(__name__)
 

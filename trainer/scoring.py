@@ -1,0 +1,53 @@
+"""Scoring clips: a loader's logits gathered over ranks (test views averaged) and the metrics of a
+split (UAR, WAR, per-class recall, confusion). Used by the training loop's evaluations
+(`trainer.engine`), `trainer eval` / `predict` (`trainer.inference`) and `promptkit compare`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from trainer import metrics
+from trainer.distributed import DistContext, gather_outputs
+from trainer.model import autocast_for
+
+
+def to_model_input(frames: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 (B, T, 3, H, W) from the loader -> float in [0, 1] on the device."""
+    return frames.to(device, non_blocking=True).float().div_(255.0)  # (B, T, 3, H, W)
+
+
+def evaluate(model: torch.nn.Module, loader, ctx: DistContext, precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits of every clip in `loader`'s dataset, gathered over ranks: (indices (N,), logits (N, C))."""
+    model.eval()
+    indices, outputs = [], []
+    sampler = loader.sampler.sampler  # EpochTagged -> EpochSampler
+    order = iter(list(sampler))
+    with torch.no_grad():
+        for frames, _labels in loader:
+            with autocast_for(ctx.device, precision):
+                x = to_model_input(frames, ctx.device)  # (b, T, 3, H, W), or (b, V, T, 3, H, W) with test views
+                if x.dim() == 6:
+                    b, v = x.shape[:2]
+                    logits = model(x.flatten(0, 1)).view(b, v, -1).mean(dim=1)  # (b*V, C) -> (b, C)
+                else:
+                    logits = model(x)  # (b, C)
+            outputs.append(logits.float().cpu())
+            indices.append(torch.tensor([next(order) for _ in range(len(logits))]))
+    return gather_outputs(torch.cat(indices), torch.cat(outputs), ctx)
+
+
+def split_metrics(logits: torch.Tensor, labels: list[int], n_classes: int) -> dict[str, Any]:
+    """UAR / WAR / per-class recall (percent, None for absent classes) and confusion matrix."""
+    y_pred = logits.argmax(dim=1).numpy()
+    cm = metrics.confusion_matrix(labels, y_pred, n_classes)  # (C, C), the one count all metrics derive from
+    recall = metrics.recall_from_confusion(cm)
+    return {
+        "uar": metrics.uar_from_confusion(cm),
+        "war": metrics.war_from_confusion(cm),
+        "per_class_recall": [None if math.isnan(r) else float(r) for r in recall],
+        "confusion": cm.tolist(),
+    }
