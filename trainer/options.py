@@ -94,5 +94,8 @@ def config_from_options(preset_option: str | None, config_file: str | Path | Non
         raw["text"] = {**raw.get("text", {}), "descriptions": "v1"}
     for assignment in sets:
         raw = apply_set(raw, assignment)
-    return config_from_dict(raw)
+    config = config_from_dict(raw)
+    if (options.get("model") or {}).get("negative_weight") is not None and not config.model.negatives:
+        raise ConfigError("--negative-weight weighs the negative descriptions of --negatives; give --negatives too")
+    return config
 

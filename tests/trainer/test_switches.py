@@ -432,6 +432,7 @@ def test_negatives_and_multi_descriptions_run_from_a_set_that_has_them(clips, ca
     (["--multi-descriptions"], "--multi-descriptions: set dfew/v1 has no variants (several descriptions per class)"),
     (["--negatives", "--text", "classnames"], "--negatives needs a descriptor set that has them"),
     (["--negatives", "--negative-weight", "-1"], "negative_weight must be a number in [0, 10]"),
+    (["--negative-weight", "0.3"], "--negative-weight weighs the negative descriptions of --negatives; give --negatives too"),
 ])
 def test_negatives_and_multi_descriptions_refusals_are_one_line(clips, capsys, tmp_path, extra, message):
     out = tmp_path / "bad"
