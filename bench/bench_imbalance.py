@@ -12,13 +12,12 @@ Run from the repository root:  .venv/bin/python bench/bench_imbalance.py --seeds
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
-import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from bench_switches import mean_std, run_once  # this folder: one way to run and summarise a row
 
 from trainer.config import resolve_config
 from trainer.inputs import ensure_synthetic
@@ -53,21 +52,6 @@ def lists(root: Path) -> tuple[Path, Path]:
     return out[0], out[1]
 
 
-def run_once(args: list[str], out: Path) -> dict:
-    if not (out / "summary.json").is_file():  # a finished run is reused
-        cmd = [sys.executable, "-m", "trainer", "run", "--quiet", "--overwrite", "--out", str(out), *args]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
-            raise SystemExit(f"{shlex.join(cmd)} failed: {tail[0]}")
-    return json.loads((out / "summary.json").read_text(encoding="utf-8"))
-
-
-def mean_std(values: list[float]) -> str:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.2f} ± {std:.2f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -79,7 +63,7 @@ def main() -> None:
     lines = ["| row | command | UAR (mean ± std) | WAR (mean ± std) |", "|---|---|---|---|"]
     for name, switch in ROWS:
         base = ["--train-list", str(train), "--test-list", str(test), "--classes", "dfew", *switch]
-        summaries = [run_once(["--seed", str(seed), *base], root / name / f"seed{seed}") for seed in args.seeds]
+        summaries = [run_once(base, seed, root / name / f"seed{seed}") for seed in args.seeds]
         command = shlex.join(["trainer", "run", "--seed", "S", "--train-list", "TRAIN", "--test-list", "TEST",
                               "--classes", "dfew", *switch])
         uar, war = mean_std([s["uar"] for s in summaries]), mean_std([s["war"] for s in summaries])

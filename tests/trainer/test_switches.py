@@ -47,13 +47,18 @@ def history(out) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.fixture(scope="module")
-def baseline(clips, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "base"
+def finished_run(clips, tmp_path_factory, name: str, *extra):
+    """A 1-epoch `trainer run` (the run_args plus `extra`) into a fresh folder, checked to succeed."""
+    out = tmp_path_factory.mktemp("runs") / name
     with pytest.raises(SystemExit) as info:
-        main([str(a) for a in run_args(clips, out)])
+        main([str(a) for a in run_args(clips, out, *extra)])
     assert info.value.code == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def baseline(clips, tmp_path_factory):
+    return finished_run(clips, tmp_path_factory, "base")
 
 
 # ---------------------------------------------------------------------- off by default
@@ -190,11 +195,7 @@ def test_crop_views_one_is_the_plain_resize_more_are_diagonal_crops():
 
 @pytest.fixture(scope="module")
 def views_run(clips, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "views"
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in run_args(clips, out, "--test-views", "2x3")])
-    assert info.value.code == 0
-    return out
+    return finished_run(clips, tmp_path_factory, "views", "--test-views", "2x3")
 
 
 def test_multi_view_items_and_run(clips, views_run):
@@ -307,11 +308,7 @@ def test_peft_on_an_encoder_it_cannot_wrap_is_one_error():
 
 @pytest.fixture(scope="module")
 def lora_run(clips, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "lora"
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in run_args(clips, out, "--peft", "lora")])
-    assert info.value.code == 0
-    return out
+    return finished_run(clips, tmp_path_factory, "lora", "--peft", "lora")
 
 
 def test_peft_run_trains_fewer_parameters(baseline, lora_run, clips, capsys, tmp_path):
