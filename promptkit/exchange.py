@@ -157,13 +157,7 @@ def _entry(row: dict, where: str) -> ClassEntry:
     name = row.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ExchangeError(f"{where}: missing class name")
-    descriptors = _as_list(row.get("descriptors"), f"{where}: descriptors")
-    description = row.get("description") or ""
-    if not isinstance(description, str):
-        raise ExchangeError(f"{where}: description must be text, got {description!r:.40}")
-    description = " ".join(description.split()) or join_descriptors(descriptors)
-    if not description:
-        raise ExchangeError(f"{where} (class {name!r}): give a description or descriptors")
+    descriptors, description = _described(row, f"{where} (class {name!r})", "")
     return ClassEntry(
         name=name.strip(),
         descriptors=descriptors,
@@ -176,6 +170,19 @@ def _entry(row: dict, where: str) -> ClassEntry:
     )
 
 
+def _described(value: dict, where: str, what: str) -> tuple[list[str], str]:
+    """(descriptors, description) of a class row or its negative (`what` "negative "): the description
+    with its whitespace tidied, else the descriptors joined; an ExchangeError when there is neither."""
+    descriptors = _as_list(value.get("descriptors"), f"{where}: {what}descriptors")
+    description = value.get("description") or ""
+    if not isinstance(description, str):
+        raise ExchangeError(f"{where}: the {what}description must be text, got {description!r:.40}")
+    description = " ".join(description.split()) or join_descriptors(descriptors)
+    if not description:
+        raise ExchangeError(f"{where}: give a {what}description or {what}descriptors")
+    return descriptors, description
+
+
 def _negative(row: dict, where: str) -> NegativeEntry | None:
     """A row's negative description: absent/empty -> None; text (JSON, or CSV with its optional
     `negative_descriptors` column); or an object with description / descriptors (/ dropped, raw_answers)."""
@@ -186,13 +193,7 @@ def _negative(row: dict, where: str) -> NegativeEntry | None:
         raise ExchangeError(f"{where}: negative must be a description (text) or an object, got {value!r:.40}")
     if value is None or not (value.get("description") or value.get("descriptors")):
         return None
-    descriptors = _as_list(value.get("descriptors"), f"{where}: negative descriptors")
-    description = value.get("description") or ""
-    if not isinstance(description, str):
-        raise ExchangeError(f"{where}: the negative description must be text, got {description!r:.40}")
-    description = " ".join(description.split()) or join_descriptors(descriptors)
-    if not description:
-        raise ExchangeError(f"{where}: give a negative description or negative descriptors")
+    descriptors, description = _described(value, where, "negative ")
     return NegativeEntry(
         descriptors=descriptors,
         description=description,
