@@ -18,6 +18,7 @@ face-CLIP fine-tuned on the synthetic face world; a few minutes on two CPU cores
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -329,6 +330,8 @@ def _check_numbers(cls: type, raw: dict[str, Any], where: str) -> None:
             ok = isinstance(value, int) and not isinstance(value, bool)
         elif base is float:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if ok and not math.isfinite(value):
+                raise ConfigError(f"{prefix}{name} must be a finite number; got {value!r}")
         else:
             continue
         if not ok:

@@ -313,8 +313,11 @@ class Trainer:
         total = all_reduce_sum(local, self.ctx).cpu()
         if not math.isfinite(total[0].item()):
             epoch, step = self.state["epoch"] + 1, self.state["step_in_epoch"] + 1
-            raise TrainingStopped(f"loss became {total[0].item()} at epoch {epoch} step {step}; stopped, the last good "
-                                  f"checkpoint {self.run_dir / 'last.pt'} is kept (lower the learning rates or set optim.clip_grad)")
+            last = self.run_dir / "last.pt"
+            kept = (f"the checkpoint {last} from before is kept (--resume continues from it)" if last.is_file()
+                    else "no checkpoint had been written yet")
+            raise TrainingStopped(f"loss became {total[0].item()} at epoch {epoch} step {step}; stopped, {kept}; the "
+                                  f"training diverged: lower the learning rates or set optim.clip_grad")
         if cfg.optim.clip_grad is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], cfg.optim.clip_grad)

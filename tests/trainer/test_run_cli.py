@@ -155,3 +155,23 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(clips, tmp_pat
     _one_line_error(capsys, argv, "epoch 1 step 3", "last.pt", alone=False)
     state = torch.load(out / "last.pt", weights_only=True)
     assert (state["epoch"], state["step_in_epoch"]) == (0, 2)
+
+
+@pytest.mark.parametrize("flag, value", [("--lr-image", "nan"), ("--mixup", "inf"), ("--mixup", "nan"),
+                                         ("--set", "optim.lr_prompt=-inf"), ("--set", "model.negative_weight=nan")])
+def test_a_non_finite_number_is_refused_before_anything_is_written(clips, capsys, tmp_path, flag, value):
+    out = tmp_path / "r"
+    code, _, err = cli(capsys, *base_args(clips, out, epochs=1), flag, value)
+    assert code != 0 and "must be a finite number" in err and "Traceback" not in err
+    assert not (out / "best.pt").exists() and not (out / "last.pt").exists()
+
+
+def test_a_diverging_run_names_what_it_kept(clips, capsys, tmp_path):
+    out = tmp_path / "r"
+    code, _, err = cli(capsys, *base_args(clips, out, epochs=1), "--lr-temporal", "1e30", "--lr-prompt", "1e30",
+                       "--lr-image", "1e30", "--set", "optim.clip_grad=null", "--set", "optim.momentum=0")
+    assert code != 0 and "loss became" in err
+    if (out / "last.pt").exists():
+        assert "from before is kept" in err
+    else:
+        assert "no checkpoint had been written yet" in err and "is kept" not in err
