@@ -223,10 +223,21 @@ def start_run(config: RunConfig, run_dir: Path, folds: Sequence[int] | None = No
 
     try:
         return run_protocol(plan, run_one, run_dir, write=ctx.is_main)
+    except KeyboardInterrupt:
+        # what was written stays: --resume continues from a checkpoint, or starts over without one
+        raise KeyboardInterrupt(_kept_after_interrupt(run_dir)) from None
     except BaseException:
         if ctx.is_main and fresh:
             _forget_unstarted_run(run_dir, keep_folder=existed)
         raise
+
+
+def _kept_after_interrupt(run_dir: Path) -> str:
+    """What an interrupted run left, and how to continue it."""
+    lasts = sorted(run_dir.rglob("last.pt"))
+    how = ("continues it from its last checkpoint" if lasts
+           else "starts it over from its first epoch (no checkpoint had been saved yet)")
+    return f"the run folder {run_dir} is kept; `trainer run --out {run_dir} --resume` {how}"
 
 
 def _forget_unstarted_run(run_dir: Path, keep_folder: bool) -> None:

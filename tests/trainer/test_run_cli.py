@@ -175,3 +175,20 @@ def test_a_diverging_run_names_what_it_kept(clips, capsys, tmp_path):
         assert "from before is kept" in err
     else:
         assert "no checkpoint had been written yet" in err and "is kept" not in err
+
+
+def test_ctrl_c_in_the_first_epoch_keeps_the_folder_and_resume_starts_over(clips, capsys, tmp_path, monkeypatch):
+    from trainer.engine import Trainer
+
+    def interrupted(self, frames, labels):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "r"
+    real = Trainer._step
+    monkeypatch.setattr(Trainer, "_step", interrupted)
+    code, _, err = cli(capsys, *base_args(clips, out, epochs=1))
+    assert code == 130 and f"the run folder {out} is kept" in err and "starts it over from its first epoch" in err
+    assert (out / "config.json").is_file() and not (out / "last.pt").exists()
+    monkeypatch.setattr(Trainer, "_step", real)
+    code, _, err = cli(capsys, "run", "--out", out, "--resume", "--quiet")
+    assert code == 0 and "has no last.pt" in err and (out / "summary.json").is_file()
