@@ -192,3 +192,16 @@ def test_ctrl_c_in_the_first_epoch_keeps_the_folder_and_resume_starts_over(clips
     monkeypatch.setattr(Trainer, "_step", real)
     code, _, err = cli(capsys, "run", "--out", out, "--resume", "--quiet")
     assert code == 0 and "has no last.pt" in err and (out / "summary.json").is_file()
+
+
+def test_eval_of_a_run_defaults_to_its_recorded_test_list(finished_run, capsys, tmp_path):
+    summary = json.loads((finished_run / "summary.json").read_text())
+    code, out, err = cli(capsys, "eval", finished_run, "--workers", 0, "--device", "cpu", "--out", tmp_path / "e.json")
+    assert code == 0, err
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["uar"] == pytest.approx(summary["uar"]) and result["n_clips"] == summary["n_test"]
+    state = torch.load(finished_run / "best.pt", weights_only=True)
+    state["run_config"]["data"]["test_list"] = str(tmp_path / "gone.txt")
+    torch.save(state, tmp_path / "moved.pt")
+    code, _, err = cli(capsys, "eval", tmp_path / "moved.pt", "--device", "cpu")
+    assert code == 1 and "gone.txt" in err and "pass --test-list" in err and "Traceback" not in err

@@ -139,7 +139,7 @@ def run(
 
 def evaluate(
     checkpoint: Path = typer.Argument(..., help="A native checkpoint (a run's best.pt, or an imported one) or a run folder (its best.pt, else last.pt)."),
-    test_list: str = typer.Option(..., help="List file or CSV of the clips to evaluate."),
+    test_list: Optional[str] = typer.Option(None, help="List file or CSV of the clips to evaluate (default: the test list the run recorded)."),
     data_root: Optional[str] = typer.Option(None, help="Remaps the absolute paths inside the list."),
     batch: int = typer.Option(16, help="Clips per batch."),
     workers: int = typer.Option(2, help="Data loader worker processes."),
