@@ -67,6 +67,7 @@ class Progress(Protocol):
     def step(self, clips: int, loss: float, lrs: dict[str, float]) -> None: ...
     def epoch_end(self, record: dict[str, Any]) -> None: ...
     def note(self, message: str) -> None: ...
+    def evaluating(self, split: str, done: int, total: int) -> None: ...
 
 
 class NullProgress:
@@ -84,6 +85,9 @@ class NullProgress:
 
     def note(self, message: str) -> None:
         log.info("%s", message)
+
+    def evaluating(self, split: str, done: int, total: int) -> None:
+        pass
 
 
 @contextlib.contextmanager
@@ -347,10 +351,10 @@ class Trainer:
         self.scheduler.step()
         n_classes = len(self.inputs.classes)
         with self._evaluated_weights():
-            _, logits = evaluate(self.core, self.test_loader, self.ctx, self.config.precision)
+            _, logits = evaluate(self.core, self.test_loader, self.ctx, self.config.precision, self._eval_progress("test"))
             record["test"] = split_metrics(logits, [r.label for r in self.inputs.test], n_classes)
             if self.val_loader is not None:
-                _, logits = evaluate(self.core, self.val_loader, self.ctx, self.config.precision)
+                _, logits = evaluate(self.core, self.val_loader, self.ctx, self.config.precision, self._eval_progress("val"))
                 record["val"] = split_metrics(logits, [r.label for r in self.inputs.val], n_classes)
         self.state["history"].append(record)
         self.state.update(epoch=epoch + 1, step_in_epoch=0, partial=fresh_state()["partial"])
@@ -360,6 +364,12 @@ class Trainer:
             self.save_best(record)
         self._write_reports()
         return record
+
+    def _eval_progress(self, split: str):
+        """The per-batch progress callback of an evaluation (rank 0 only)."""
+        if not self.ctx.is_main:
+            return None
+        return lambda done, total: self.progress.evaluating(split, done, total)
 
     def _select(self, record: dict[str, Any]) -> bool:
         """Update the selected epoch; True when this epoch becomes the selected one."""

@@ -205,3 +205,13 @@ def test_eval_of_a_run_defaults_to_its_recorded_test_list(finished_run, capsys, 
     torch.save(state, tmp_path / "moved.pt")
     code, _, err = cli(capsys, "eval", tmp_path / "moved.pt", "--device", "cpu")
     assert code == 1 and "gone.txt" in err and "pass --test-list" in err and "Traceback" not in err
+
+
+def test_a_run_logged_to_a_file_shows_progress_and_a_short_config(clips, capsys, tmp_path):
+    args = [a for a in base_args(clips, tmp_path / "r", epochs=1) if a != "--quiet"]
+    code, _, err = cli(capsys, *args)
+    assert code == 0, err
+    assert "epoch 1/1 step 1/" in err and "clips/s" in err and "ETA" in err
+    assert "evaluating test: batch" in err
+    assert f"full config: {tmp_path / 'r' / 'config.json'}" in err
+    assert len(err.splitlines()) < 20 and '"lr_temporal"' not in err

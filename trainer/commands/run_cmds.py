@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from trainer.commands.run_view import QuietProgress, RichProgress, eval_table, predict_table, protocol_table
+from trainer.commands.run_view import PlainProgress, QuietProgress, RichProgress, eval_table, predict_table, protocol_table
 from trainer.errors import ConfigError
 
 RUN_HELP = """Train DFER-CLIP. With no data options it trains the tiny model on a synthetic set it
@@ -127,7 +127,7 @@ def run(
     try:
         if resume and ignored:
             console.print(f"note: resuming with {out / 'config.json'}; the other options given are ignored")
-        progress = QuietProgress(console) if quiet else RichProgress(console)
+        progress = QuietProgress(console) if quiet else RichProgress(console) if console.is_terminal else PlainProgress(console)
         with progress:
             results = start_run(config, out, fold_list, seed_list, resume=resume, overwrite=overwrite,
                                 ctx=dist, progress=progress)
