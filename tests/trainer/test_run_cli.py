@@ -215,3 +215,14 @@ def test_a_run_logged_to_a_file_shows_progress_and_a_short_config(clips, capsys,
     assert "evaluating test: batch" in err
     assert f"full config: {tmp_path / 'r' / 'config.json'}" in err
     assert len(err.splitlines()) < 20 and '"lr_temporal"' not in err
+
+
+def test_info_of_a_run_shows_its_epoch_and_metrics(finished_run, capsys):
+    summary = json.loads((finished_run / "summary.json").read_text())
+    code, out, err = cli(capsys, "info", finished_run, "--json")
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["epoch"] == 2 and info["kind"] == "model"
+    assert info["metrics"]["test"]["uar"] == pytest.approx(summary["uar"])
+    code, out, _ = cli(capsys, "info", finished_run / "last.pt")
+    assert code == 0 and "saved at epoch 2: test UAR" in out

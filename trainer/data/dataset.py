@@ -169,8 +169,9 @@ class VideoClipDataset(Dataset):
             clip, found = crop_faces(clip, self.detector, self.face_margin)
             if not found:
                 self.stats.no_face += 1
-                log.warning("no face found in %s; using the full frames (%d clips so far)",
-                            rec.path, self.stats.no_face)
+                n = self.stats.no_face
+                log.warning("no face found in %s; using the full frames (%d clip%s so far)",
+                            rec.path, n, "" if n == 1 else "s")
         return clip
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
