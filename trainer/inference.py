@@ -84,10 +84,11 @@ def recorded_test_list(state: dict[str, Any], file: Path) -> tuple[Path, str | N
 def evaluate_checkpoint(path: str | Path, test_list: str | Path | None = None, *, data_root: str | Path | None = None,
                         batch: int = 16, workers: int = 2, device: str = "auto",
                         precision: str = "fp32", test_views: str = "1x1",
-                        base_weights: str | None = None) -> dict[str, Any]:
+                        base_weights: str | None = None, on_batch=None) -> dict[str, Any]:
     """UAR / WAR (percent), per-class recall and confusion matrix of a checkpoint on a clip list,
     logits averaged over `test_views` (CLIPSxCROPS, as `trainer run --test-views`). Without
-    `test_list`, the test list the checkpoint's run recorded (with its data root unless given)."""
+    `test_list`, the test list the checkpoint's run recorded (with its data root unless given).
+    `on_batch(done, total)` reports progress."""
     views = parse_views(test_views)
     if batch < 1:
         raise TrainerError(f"--batch must be >= 1; got {batch}")
@@ -98,7 +99,7 @@ def evaluate_checkpoint(path: str | Path, test_list: str | Path | None = None, *
         data_root = data_root if data_root is not None else recorded_root
     records = read_annotations(test_list, data_root, num_classes=len(classes), classes=classes)
     dataset = VideoClipDataset(records, model.image_size, train=False, num_segments=frames, views=views)
-    _, logits = evaluate(model, _loader(dataset, batch, workers), ctx, precision)
+    _, logits = evaluate(model, _loader(dataset, batch, workers), ctx, precision, on_batch)
     result = split_metrics(logits, [r.label for r in records], len(classes))
     result["per_class_recall"] = dict(zip(classes, result["per_class_recall"]))
     result.update(classes=list(classes), n_clips=len(records), checkpoint=str(resolve_checkpoint(path)),

@@ -226,3 +226,8 @@ def test_info_of_a_run_shows_its_epoch_and_metrics(finished_run, capsys):
     assert info["metrics"]["test"]["uar"] == pytest.approx(summary["uar"])
     code, out, _ = cli(capsys, "info", finished_run / "last.pt")
     assert code == 0 and "saved at epoch 2: test UAR" in out
+
+
+def test_eval_logged_to_a_file_shows_its_progress(finished_run, clips, capsys):
+    code, _, err = cli(capsys, "eval", finished_run, "--test-list", clips[1], "--workers", 0, "--device", "cpu")
+    assert code == 0 and f"evaluating {clips[1]}: batch 1/1" in err

@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from trainer.commands.run_view import PlainProgress, QuietProgress, RichProgress, eval_table, predict_table, protocol_table
+from trainer.commands.run_view import EvalProgress, PlainProgress, QuietProgress, RichProgress, eval_table, predict_table, protocol_table
 from trainer.errors import ConfigError
 
 RUN_HELP = """Train DFER-CLIP. With no data options it trains the tiny model on a synthetic set it
@@ -153,9 +153,10 @@ def evaluate(
     from trainer.inference import evaluate_checkpoint
     from trainer.report import write_json
 
-    result = evaluate_checkpoint(checkpoint, test_list, data_root=data_root, batch=batch, workers=workers,
-                                 device=device, precision=precision, test_views=test_views,
-                                 base_weights=base_weights)
+    with EvalProgress(Console(stderr=True), str(test_list or "the run's test list")) as progress:
+        result = evaluate_checkpoint(checkpoint, test_list, data_root=data_root, batch=batch, workers=workers,
+                                     device=device, precision=precision, test_views=test_views,
+                                     base_weights=base_weights, on_batch=progress)
     if result.get("mismatches"):
         Console(stderr=True).print(f"note: {result['mismatches']}")
     Console().print(eval_table(result))

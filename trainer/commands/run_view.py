@@ -195,6 +195,36 @@ class RichProgress(QuietProgress):
         self.bars.console.print(message, highlight=False)
 
 
+class EvalProgress:
+    """Progress of a standalone evaluation (`trainer eval`): a transient bar on a terminal, else a
+    line at most every `interval` seconds; call it with (done, total) batches."""
+
+    def __init__(self, console: Console, what: str, interval: float = 10.0) -> None:
+        self.console, self.what, self.interval = console, what, interval
+        self.bars = Progress(TextColumn(f"[bold]evaluating {what}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True)
+        self.task = None
+        self._last = 0.0
+
+    def __enter__(self) -> "EvalProgress":
+        if self.console.is_terminal:
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.console.is_terminal:
+            self.bars.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.console.is_terminal:
+            if self.task is None:
+                self.task = self.bars.add_task("eval", total=total)
+            self.bars.update(self.task, completed=done)
+        elif done == total or time.perf_counter() - self._last >= self.interval:
+            self._last = time.perf_counter()
+            self.console.print(f"{time.strftime('%H:%M:%S')} evaluating {self.what}: batch {done}/{total}", highlight=False)
+
+
 def protocol_table(results: Sequence[dict[str, Any]], run_dir: Path) -> Table:
     """One row per (fold, seed) and, for several, a mean ± std row."""
     rows, agg = protocol_rows(results)
