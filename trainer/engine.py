@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from trainer import report
-from trainer.config import RunConfig, config_from_dict
+from trainer.config import RunConfig, config_from_dict, preset
 from trainer.data.dataset import VideoClipDataset, build_loader
 from trainer.distributed import DistContext, EpochSampler, all_reduce_sum, broadcast_object
 from trainer.ema import WeightEMA
@@ -88,6 +88,16 @@ class NullProgress:
 
     def evaluating(self, split: str, done: int, total: int) -> None:
         pass
+
+
+def peft_lr_note(config: RunConfig) -> str | None:
+    """A note when a --peft run trains its zero-initialised weights at the preset's lr_image, which
+    is sized for full fine-tuning: they barely move at it (docs/switches.md, bench/RESULTS.md)."""
+    lr = config.optim.lr_image
+    if config.model.peft == "none" or lr != preset(config.preset)["optim"]["lr_image"]:
+        return None
+    return (f"note: --peft {config.model.peft} trains zero-initialised weights at the preset's lr_image {lr:g}, "
+            f"which is sized for full fine-tuning; they barely move at it: give a larger one, e.g. --lr-image {25 * lr:g}")
 
 
 @contextlib.contextmanager
@@ -192,7 +202,7 @@ class Trainer:
         self.state = fresh_state()
         self.tracker = NullTracker()  # opened by fit(), on rank 0 only
         counts = f"parameters: {self.params['trainable_params']:,} trainable of {self.params['total_params']:,}"
-        for line in filter(None, [counts, self.train_set.mismatch_summary()]):
+        for line in filter(None, [counts, self.train_set.mismatch_summary(), peft_lr_note(config)]):
             self._note(line)
 
     # ------------------------------------------------------------------ checkpoints
