@@ -36,6 +36,7 @@ SELECTIONS = ("last", "val", "best-test-war")
 TEXT_SOURCES = ("descriptions", "classnames", "template", "random_words")
 DEVICES = ("auto", "cpu", "cuda")
 LOGGERS = ("none", "tensorboard", "wandb", "mlflow")
+DECODES = ("cpu", "gpu", "auto")
 PRESETS = ("default", "dfew", "ferv39k", "mafw")
 FOLDS_PER_DATASET = {"dfew": 5, "ferv39k": 1, "mafw": 5}
 
@@ -66,6 +67,7 @@ class DataConfig:
     synth_style: str = "cartoon"  # cartoon | chalk (the held-out renderer variant)
     balanced_sampling: bool = False  # draw train clips with probability 1 / (clips of their class)
     test_views: str = "1x1"  # CLIPSxCROPS: logits averaged over temporal clips x spatial crops
+    decode: str = "cpu"  # train frames: cpu (workers decode + augment) | gpu (batched on the device) | auto
 
     def __post_init__(self) -> None:
         parse_views(self.test_views)
@@ -85,6 +87,8 @@ class DataConfig:
             raise ConfigError(f"data.augment must be one of {', '.join(AUGMENT_PRESETS)}; got {self.augment!r}")
         if self.workers < 0:
             raise ConfigError(f"data.workers must be >= 0; got {self.workers!r}")
+        if self.decode not in DECODES:
+            raise ConfigError(f"data.decode (--decode) must be one of {', '.join(DECODES)}; got {self.decode!r}")
         if not 32 <= self.synth_size <= 512:
             raise ConfigError(f"data.synth_size must be in 32..512 pixels; got {self.synth_size!r}")
         if self.synth_style not in ("cartoon", "chalk"):
@@ -216,6 +220,7 @@ class RunConfig:
     val_fraction: float = 0.1
     ckpt_every_steps: int = 0
     logger: str = "none"  # none | tensorboard | wandb | mlflow (trainer.tracking)
+    compile: bool = False  # torch.compile the image encoder and the temporal model (trainer.engine)
 
     def __post_init__(self) -> None:
         if isinstance(self.data, dict):

@@ -34,8 +34,11 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from trainer import report
+from trainer.accel import StepFigures, batched_decode, compile_error, compile_model, optimizer_options
 from trainer.config import RunConfig, config_from_dict, preset
+from trainer.data.batched import BatchDecoder
 from trainer.data.dataset import VideoClipDataset, build_loader
+from trainer.data.encoded import cpu_decoded_clips
 from trainer.distributed import DistContext, EpochSampler, all_reduce_sum, broadcast_object
 from trainer.ema import WeightEMA
 from trainer.errors import TrainerError, TrainingStopped
@@ -118,7 +121,7 @@ def seeded(seed: int, deterministic: bool):
 
 
 def make_loader(records: list, image_size: int, *, train: bool, config: RunConfig, ctx: DistContext,
-                batch: int, augment: str | None = None):
+                batch: int, augment: str | None = None, encoded: bool = False):
     """A VideoClipDataset + loader whose sampler is the seeded, sharded, resumable EpochSampler."""
     dataset = VideoClipDataset(records, image_size, train=train, augment=augment if train else None,
                                num_segments=config.data.num_segments, seed=config.seed,
@@ -128,7 +131,7 @@ def make_loader(records: list, image_size: int, *, train: bool, config: RunConfi
     sampler = EpochSampler(len(dataset), shuffle=train, seed=config.seed, rank=ctx.rank,
                            world_size=ctx.world_size, drop_last_multiple=multiple, weights=weights)
     loader = build_loader(dataset, batch, shuffle=False, drop_last=False, workers=config.data.workers,
-                          seed=config.seed, sampler=sampler)
+                          seed=config.seed, sampler=sampler, encoded=encoded)
     return dataset, loader
 
 
@@ -164,7 +167,10 @@ class Trainer:
             raise InputError(f"--batch {optim.batch} must be a multiple of ranks x accumulation steps "
                              f"({ctx.world_size} x {optim.accum_steps})")
         self.per_rank = optim.batch // ctx.world_size
+        batched = batched_decode(config.data.decode, ctx.device)  # before the model: a refusal costs nothing
         self.core = build_model(config.model_config(), inputs.texts).to(ctx.device)
+        if config.compile:
+            compile_model(self.core)
         groups = self.core.param_groups(optim.lrs())
         if optim.layer_decay is not None:  # the image group split by depth, each with its decayed rate
             image = [g for g in groups if g["name"] == "image"]
@@ -179,16 +185,21 @@ class Trainer:
         if ctx.distributed:
             self.model = DistributedDataParallel(self.core, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
         if optim.optimizer == "adamw":
-            self.optimizer = torch.optim.AdamW(groups, lr=optim.lr_image, weight_decay=optim.weight_decay)
+            self.optimizer = torch.optim.AdamW(groups, lr=optim.lr_image, weight_decay=optim.weight_decay,
+                                               **optimizer_options(ctx.device))
         else:
             self.optimizer = torch.optim.SGD(groups, lr=optim.lr_image, momentum=optim.momentum,
-                                             weight_decay=optim.weight_decay)
+                                             weight_decay=optim.weight_decay, **optimizer_options(ctx.device))
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(optim.milestones), gamma=optim.gamma)
         fp16 = ctx.device.type == "cuda" and config.precision == "fp16"
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
         size = self.core.image_size
         self.train_set, self.train_loader = make_loader(inputs.train, size, train=True, config=config, ctx=ctx,
-                                                        batch=self.per_rank, augment=config.data.augment)
+                                                        batch=self.per_rank, augment=config.data.augment,
+                                                        encoded=batched)
+        self.decoder = BatchDecoder(self.train_set, size, ctx.device) if batched else None
+        self.figures = StepFigures.for_device(ctx.device)
+        self.first_step_done = False
         if len(self.train_loader) == 0:
             raise InputError(f"the train set has {len(inputs.train)} clips, fewer than one batch of {optim.batch}; "
                              "lower --batch (or --set optim.drop_last=false)")
@@ -202,7 +213,8 @@ class Trainer:
         self.state = fresh_state()
         self.tracker = NullTracker()  # opened by fit(), on rank 0 only
         counts = f"parameters: {self.params['trainable_params']:,} trainable of {self.params['total_params']:,}"
-        for line in filter(None, [counts, self.train_set.mismatch_summary(), peft_lr_note(config)]):
+        for line in filter(None, [counts, self.train_set.mismatch_summary(), peft_lr_note(config),
+                                  self._decode_note() if batched else None]):
             self._note(line)
 
     # ------------------------------------------------------------------ checkpoints
@@ -252,6 +264,14 @@ class Trainer:
         """The EMA weights swapped in with --ema, else the model's own."""
         return self.ema.swapped_in() if self.ema is not None else contextlib.nullcontext()
 
+    def _decode_note(self) -> str | None:
+        """One note when --decode gpu leaves some train clips to CPU decoding in the workers."""
+        n = cpu_decoded_clips(self.train_set)
+        if not n:
+            return None
+        return (f"note: --decode gpu decodes JPEG frames only; {n} of {len(self.train_set)} train clips (videos, PNG "
+                "frames, or face crops) are decoded on the CPU by the loader workers")
+
     def _note(self, message: str) -> None:
         if self.ctx.is_main:
             self.progress.note(message)
@@ -287,27 +307,63 @@ class Trainer:
         every = self.config.ckpt_every_steps
         tick = time.perf_counter()
         for frames, labels in self.train_loader:
-            loss_sum, n = self._step(frames, labels)
-            part = self.state["partial"]
-            part["loss_sum"] += loss_sum
-            part["clips"] += n
-            part["seconds"] += time.perf_counter() - tick
+            if self.decoder is not None:
+                frames = self.decoder(frames)  # JPEG bytes -> (B, T, 3, S, S) uint8 on the device
+            total = self._first_step(frames, labels) if not self.first_step_done else self._step(frames, labels)
+            self.state["partial"]["seconds"] += time.perf_counter() - tick
             tick = time.perf_counter()
             self.state["step_in_epoch"] += 1
             self.state["global_step"] += 1
-            if self.ctx.is_main:
-                self.progress.step(n, loss_sum / max(n, 1), self._lrs())
-                self.tracker.log_step(self.state["global_step"], loss_sum / max(n, 1), self._lrs())
-            if every and self.state["global_step"] % every == 0 and self.state["step_in_epoch"] < steps:
+            self.figures.add(self.state["step_in_epoch"], self.state["global_step"], total, self._lrs())
+            save = every and self.state["global_step"] % every == 0 and self.state["step_in_epoch"] < steps
+            if save or self.figures.due():
+                self._read_figures()
+            if save:
                 self.save_last()
+        self._read_figures()
 
-    def _step(self, frames: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
-        """One optimiser step over this rank's clips of the global batch; returns (global loss sum, global clips)."""
+    def _first_step(self, frames: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The process's first step: with --compile it compiles (timed, noted) and a compiler that
+        does not work here becomes one line."""
+        start = time.perf_counter()
+        try:
+            total = self._step(frames, labels)
+        except Exception as exc:
+            error = compile_error(exc) if self.config.compile else None
+            if error is not None:
+                raise error from exc
+            raise
+        self.first_step_done = True
+        if self.config.compile:
+            self._note(f"--compile: the first step took {time.perf_counter() - start:.1f} s (compiling included)")
+        return total
+
+    def _read_figures(self) -> None:
+        """Read the pending steps' figures from the device: sums, progress, tracker, and the
+        non-finite check (before any checkpoint is written)."""
+        part = self.state["partial"]
+        for epoch_step, global_step, loss_sum, n, lrs in self.figures.read():
+            if not math.isfinite(loss_sum):
+                last = self.run_dir / "last.pt"
+                kept = (f"the checkpoint {last} from before is kept (--resume continues from it)" if last.is_file()
+                        else "no checkpoint had been written yet")
+                raise TrainingStopped(f"loss became {loss_sum} at epoch {self.state['epoch'] + 1} step {epoch_step}; "
+                                      f"stopped, {kept}; the training diverged: lower the learning rates or set "
+                                      "optim.clip_grad")
+            part["loss_sum"] += loss_sum
+            part["clips"] += n
+            if self.ctx.is_main:
+                self.progress.step(n, loss_sum / max(n, 1), lrs)
+                self.tracker.log_step(global_step, loss_sum / max(n, 1), lrs)
+
+    def _step(self, frames: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """One optimiser step over this rank's clips of the global batch; returns (global loss sum,
+        global clips) as a (2,) float64 tensor on the device, not read here (no host sync)."""
         cfg = self.config
         n_rank = len(labels)
         chunks = list(zip(frames.chunk(cfg.optim.accum_steps), labels.chunk(cfg.optim.accum_steps)))
         self.optimizer.zero_grad(set_to_none=True)
-        local = torch.zeros(2, dtype=torch.float64)  # (loss sum, clips)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.ctx.device)
         for i, (f, y) in enumerate(chunks):
             sync = i == len(chunks) - 1 or not self.ctx.distributed
             with (contextlib.nullcontext() if sync else self.model.no_sync()):
@@ -323,15 +379,8 @@ class Trainer:
                 if mix is not None:
                     ce = lam * ce + (1.0 - lam) * F.cross_entropy(logits, y[perm], reduction="sum", label_smoothing=smooth)
                 self.scaler.scale(ce / n_rank).backward()
-            local += torch.tensor([ce.item(), len(y)], dtype=torch.float64)
-        total = all_reduce_sum(local, self.ctx).cpu()
-        if not math.isfinite(total[0].item()):
-            epoch, step = self.state["epoch"] + 1, self.state["step_in_epoch"] + 1
-            last = self.run_dir / "last.pt"
-            kept = (f"the checkpoint {last} from before is kept (--resume continues from it)" if last.is_file()
-                    else "no checkpoint had been written yet")
-            raise TrainingStopped(f"loss became {total[0].item()} at epoch {epoch} step {step}; stopped, {kept}; the "
-                                  f"training diverged: lower the learning rates or set optim.clip_grad")
+            loss_sum = loss_sum + ce.detach().double()
+        total = all_reduce_sum(torch.stack([loss_sum, loss_sum.new_full((), n_rank)]), self.ctx)  # (loss sum, clips)
         if cfg.optim.clip_grad is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], cfg.optim.clip_grad)
@@ -339,7 +388,7 @@ class Trainer:
         self.scaler.update()
         if self.ema is not None:
             self.ema.update()
-        return float(total[0]), int(total[1])
+        return total
 
     def _mixup(self, n: int, chunk: int) -> tuple[float, torch.Tensor] | None:
         """Mixup's (lambda, partner permutation) for one chunk, a pure function of (seed, step, rank,

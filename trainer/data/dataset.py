@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from trainer.data.annotations import ClipRecord
 from trainer.data.decode import FRAME_ORDERS, LoadStats, count_video_frames, first_readable, is_video, list_frames, load_frames, load_video
+from trainer.data.encoded import EncodedView, collate_encoded
 from trainer.data.facecrop import FaceDetector, crop_faces
 from trainer.data.mainguard import check_main_guard
 from trainer.data.sampling import segment_indices
@@ -246,11 +247,14 @@ def _worker_context():
 
 
 def build_loader(dataset: VideoClipDataset, batch_size: int, shuffle: bool, drop_last: bool,
-                 workers: int, seed: int = 0, sampler: Sampler[int] | None = None) -> DataLoader:
+                 workers: int, seed: int = 0, sampler: Sampler[int] | None = None,
+                 encoded: bool = False) -> DataLoader:
     """A DataLoader over `dataset` yielding `(frames uint8 (B, T, 3, S, S), labels int64 (B,))`.
 
     Without `sampler`, `shuffle` gives a (seed, epoch) permutation; a given sampler (e.g.
     DistributedSampler) gets `set_epoch` called from `dataset.set_epoch`'s value at each epoch.
+    With `encoded` the frames come as `trainer.data.encoded.EncodedClips` (JPEG bytes and the
+    clips' augmentation draws) for `trainer.data.batched.BatchDecoder` to finish on the device.
     """
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1, got {batch_size!r}")
@@ -259,10 +263,11 @@ def build_loader(dataset: VideoClipDataset, batch_size: int, shuffle: bool, drop
     check_main_guard(workers)
     if sampler is None:
         sampler = SeededShuffle(len(dataset), seed) if shuffle else range(len(dataset))
-    kwargs = {}
+    kwargs = {"collate_fn": collate_encoded} if encoded else {}
     if workers > 0:
         kwargs.update(persistent_workers=True, prefetch_factor=2,
                       worker_init_fn=partial(_worker_init, seed), multiprocessing_context=_worker_context())
-    return DataLoader(dataset, batch_size=batch_size, sampler=EpochTagged(sampler, dataset),
+    return DataLoader(EncodedView(dataset) if encoded else dataset, batch_size=batch_size,
+                      sampler=EpochTagged(sampler, dataset),
                       drop_last=drop_last, num_workers=workers,
                       pin_memory=torch.cuda.is_available(), **kwargs)

@@ -110,15 +110,34 @@ def _rotate(frame: np.ndarray, angle: float) -> np.ndarray:
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 
 
+@dataclass(frozen=True)
+class AugmentDraw:
+    """One clip's random augmentation: rotation angle (degrees), crop box (top, left, h, w) or None,
+    horizontal flip, brightness factor. Drawn once per clip by `draw_augment`."""
+
+    angle: float
+    box: tuple[int, int, int, int] | None
+    flip: bool
+    factor: float
+
+
+def draw_augment(height: int, width: int, preset: AugmentPreset, rng: np.random.Generator) -> AugmentDraw:
+    """The clip's random parameters for frames of `height x width`, in the one order both the CPU
+    transform and the batched one (`trainer.data.batched`) use, so both see the same draw."""
+    angle = float(rng.uniform(-preset.rotation, preset.rotation)) if preset.rotation > 0 else 0.0
+    box = crop_params(height, width, preset.scale, preset.ratio, rng) if preset.crop else None
+    flip = bool(preset.hflip and rng.random() < 0.5)
+    factor = float(rng.uniform(1 - preset.brightness, 1 + preset.brightness)) \
+        if preset.brightness > 0 else 1.0
+    return AugmentDraw(angle, box, flip, factor)
+
+
 def train_transform(clip: Clip, size: int, preset: AugmentPreset,
                     rng: np.random.Generator) -> np.ndarray:
     """T frames `(H, W, 3)` uint8 -> `(T, 3, size, size)` uint8, one random draw for the clip."""
-    angle = float(rng.uniform(-preset.rotation, preset.rotation)) if preset.rotation > 0 else 0.0
     height, width = clip[0].shape[:2]
-    box = crop_params(height, width, preset.scale, preset.ratio, rng) if preset.crop else None
-    flip = preset.hflip and rng.random() < 0.5
-    factor = float(rng.uniform(1 - preset.brightness, 1 + preset.brightness)) \
-        if preset.brightness > 0 else 1.0
+    draw = draw_augment(height, width, preset, rng)
+    angle, box, flip, factor = draw.angle, draw.box, draw.flip, draw.factor
     out = np.empty((len(clip), 3, size, size), dtype=np.uint8)  # (T, 3, S, S)
     buffer = np.empty((size, size, 3), dtype=np.uint8)
     for t, frame in enumerate(clip):
