@@ -367,7 +367,7 @@ class Trainer:
         for i, (f, y) in enumerate(chunks):
             sync = i == len(chunks) - 1 or not self.ctx.distributed
             with (contextlib.nullcontext() if sync else self.model.no_sync()):
-                x, y = to_model_input(f, self.ctx.device), y.to(self.ctx.device)  # (b, T, 3, H, W), (b,)
+                x, y = to_model_input(f, self.ctx.device), y.to(self.ctx.device, non_blocking=True)  # (b, T, 3, H, W), (b,)
                 mix = self._mixup(len(y), i)
                 if mix is not None:
                     lam, perm = mix

@@ -10,8 +10,8 @@
   rotation, crop, resize, flip, brightness, applied as tensor operations that follow OpenCV's
   arithmetic: the crop is a slice, the resize two small matmuls with OpenCV's interpolation weights
   (area averaging when the crop shrinks, its bilinear rule when it grows), each uint8 rounding
-  where OpenCV rounds. The pixels match the CPU path's within rounding (+-1, a little more on a
-  rotated frame); the random parameters are the same numbers.
+  where OpenCV rounds (the rotation on its 1/32-pixel grid). The pixels match the CPU path's within
+  rounding (+-1, +-2 where a brightness factor scales that); the random parameters are the same.
 Matmuls run in fp32 with TF32 off, so CUDA and CPU agree.
 """
 
@@ -115,13 +115,16 @@ def rotate(frames: torch.Tensor, angle: float) -> torch.Tensor:
     a = math.radians(angle)
     cos, sin = math.cos(a), math.sin(a)
     cx, cy = w / 2 - 0.5, h / 2 - 0.5
-    forward = np.array([[cos, sin, (1 - cos) * cx - sin * cy], [-sin, cos, sin * cx + (1 - cos) * cy], [0, 0, 1]])
-    inverse = torch.tensor(np.linalg.inv(forward)[:2], dtype=torch.float32, device=frames.device)  # (2, 3)
-    ys, xs = torch.meshgrid(torch.arange(h, device=frames.device, dtype=torch.float32),
-                            torch.arange(w, device=frames.device, dtype=torch.float32), indexing="ij")
-    points = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1)  # (H, W, 3)
-    source = points @ inverse.t()  # (H, W, 2): x, y in source pixels
-    grid = torch.stack([(2 * source[..., 0] + 1) / w - 1, (2 * source[..., 1] + 1) / h - 1], dim=-1)  # (H, W, 2)
+    m = np.array([[cos, sin, (1 - cos) * cx - sin * cy], [-sin, cos, sin * cx + (1 - cos) * cy]])  # forward (2, 3)
+    det = m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]  # inverted as OpenCV does, in double
+    a00, a01, a10, a11 = m[1, 1] / det, -m[0, 1] / det, -m[1, 0] / det, m[0, 0] / det
+    a02, a12 = -a00 * m[0, 2] - a01 * m[1, 2], -a10 * m[0, 2] - a11 * m[1, 2]
+    ys = torch.arange(h, device=frames.device, dtype=torch.float64)[:, None]  # (H, 1)
+    xs = torch.arange(w, device=frames.device, dtype=torch.float64)[None, :]  # (1, W)
+    # OpenCV's fixed point: row and column terms rounded to 1/1024 pixel, then cut to its 1/32 grid
+    sx = torch.floor((torch.round((a01 * ys + a02) * 1024) + 16 + torch.round(a00 * xs * 1024)) / 32) / 32  # (H, W)
+    sy = torch.floor((torch.round((a11 * ys + a12) * 1024) + 16 + torch.round(a10 * xs * 1024)) / 32) / 32  # (H, W)
+    grid = torch.stack([(2 * sx + 1) / w - 1, (2 * sy + 1) / h - 1], dim=-1).float()  # (H, W, 2)
     out = F.grid_sample(frames, grid.expand(n, h, w, 2), mode="bilinear", padding_mode="zeros", align_corners=False)
     return torch.floor(out + 0.5).clamp_(0, 255)  # (N, 3, H, W)
 
@@ -140,7 +143,7 @@ def augment_clip(frames: torch.Tensor, size: int, params: list[float]) -> torch.
     if flip > 0:
         x = x.flip(-1)
     if factor != 1.0:  # OpenCV's convertScaleAbs: |x * alpha| in fp32, rounded half to even, saturated
-        x = (x * torch.tensor(factor, dtype=torch.float32, device=x.device)).abs_().round_().clamp_(0, 255)
+        x = (x * factor).abs_().round_().clamp_(0, 255)  # the scalar enters fp32 math as fp32
     return x.to(torch.uint8)
 
 
