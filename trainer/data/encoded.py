@@ -85,9 +85,10 @@ def _frame(path: Path) -> tuple[np.ndarray, int, tuple[int, int]] | None:
     None when unreadable."""
     if is_jpeg_name(path):
         data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
-        size = jpeg_size(data)
-        return None if size is None else (data, JPEG, size)
-    try:
+        if data[:2].tobytes() == b"\xff\xd8":  # a JPEG: its header must read and its end be there
+            size = jpeg_size(data)
+            return None if size is None else (data, JPEG, size)
+    try:  # not a JPEG (a PNG folder, or a file named .jpg that is not one): the CPU path's reader
         image = read_image(path)  # PNG and other non-JPEG frames: decoded here, on the CPU
     except Exception:  # noqa: BLE001 - decoders raise many types on damage
         return None

@@ -99,6 +99,7 @@ def test_bad_jpegs_follow_the_cpu_paths_nearest_frame_rule(tmp_path, make_clip, 
     sof = next(k for k in range(len(bad) - 1) if bad[k] == 0xFF and bad[k + 1] in (0xC0, 0xC2))
     bad[sof + 4] = 7  # a header that reads but a precision no decoder takes: caught when decoding
     (folder / "005.jpg").write_bytes(bytes(bad))
+    (folder / "008.jpg").write_bytes(b"not a jpeg at all")  # named .jpg, read by the CPU reader, which fails
     cpu_ds = VideoClipDataset([ClipRecord(folder, 16, 0)], 16, train=True, augment="none")
     ds = VideoClipDataset([ClipRecord(folder, 16, 0)], 16, train=True, augment="none")
     cpu = cpu_ds[(0, 0)][0]
@@ -106,8 +107,8 @@ def test_bad_jpegs_follow_the_cpu_paths_nearest_frame_rule(tmp_path, make_clip, 
         batch, _ = collate_encoded([EncodedView(ds)[(0, 0)]])
         batched = BatchDecoder(ds, 16, torch.device("cpu"))(batch)[0]
     assert torch.equal(batched, cpu)  # flat frames: the same replacement frames, the same values
-    assert ds.stats.replaced_frames == cpu_ds.stats.replaced_frames == 2
-    assert "005.jpg" in caplog.text and "012.jpg" in caplog.text
+    assert ds.stats.replaced_frames == cpu_ds.stats.replaced_frames == 3
+    assert "005.jpg" in caplog.text and "008.jpg" in caplog.text and "012.jpg" in caplog.text
 
 
 def test_png_frames_are_decoded_on_the_cpu_and_counted(tmp_path, make_clip):
