@@ -5,9 +5,10 @@ The resolved config travels inside every checkpoint, so a model can be rebuilt f
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from trainer.declare import COMPARE, RUN, switch
 from trainer.errors import ModelConfigError
 
 POSITIONS = ("end", "front", "middle")
@@ -36,8 +37,10 @@ class ModelConfig:
     by its descriptions). The texts must carry variants.
     """
 
-    backbone: str = "ViT-B-32"
-    pretrained: str | None = None
+    backbone: str = field(default="ViT-B-32", metadata=switch(
+        "--backbone", help="open_clip model name or tiny.", commands=(RUN, COMPARE)))
+    pretrained: str | None = field(default=None, metadata=switch(
+        "--pretrained", help="Weights file or folder for the backbone (offline).", commands=(RUN, COMPARE)))
     quick_gelu: bool = True
     n_ctx: int = 8
     class_specific: bool = True
@@ -54,13 +57,19 @@ class ModelConfig:
     grad_checkpointing: bool = False
     num_frames: int = 16
     image_size: int | None = None
-    peft: str = "none"
+    peft: str = field(default="none", metadata=switch(
+        "--peft", help="lora | adapter: train only LoRA deltas / bottleneck adapters in the image encoder."))
     lora_rank: int = 4
     lora_alpha: float = 8.0
     adapter_dim: int = 16
-    negatives: bool = False
-    negative_weight: float = 0.5
-    multi_descriptions: bool = False
+    negatives: bool = field(default=False, metadata=switch(
+        "--negatives", help="FineCLIPER-style: subtract the weighted similarity to each class's negative "
+        "description (the set needs negatives)."))
+    negative_weight: float = field(default=0.5, metadata=switch(
+        "--negative-weight", help="Weight of the negative similarity with --negatives, in [0, 10] (default 0.5)."))
+    multi_descriptions: bool = field(default=False, metadata=switch(
+        "--multi-descriptions", help="CuPL-style: each class's text feature is the mean over its several "
+        "descriptions (the set needs variants)."))
 
     def __post_init__(self) -> None:
         if not isinstance(self.backbone, str) or not self.backbone.strip():
