@@ -19,7 +19,6 @@ from rich.table import Table
 
 from trainer.commands.run_view import QuietProgress, RichProgress
 from trainer.commands.switches import SWITCHES, with_switches
-from trainer.evaluate.common import trainer_errors
 
 COMPARE_HELP = """Evaluate prompt variants on one test split and print one table (UAR, WAR, per-class
 recall): manual templates zero-shot with the backbone, trained runs (--run DIR), and with --train
@@ -75,7 +74,7 @@ def compare(
 def _with_progress(call, quiet: bool):
     console = _stderr()
     progress = QuietProgress(console) if quiet else RichProgress(console)
-    with trainer_errors(), progress:
+    with progress:
         return call(progress)
 
 
@@ -111,10 +110,9 @@ def embed(
                       random_weights=random_weights)
     if pretrained is None and random_weights:
         _stderr().print(f"note: --random-weights: {backbone} has random weights, the similarities mean nothing")
-    with trainer_errors():
-        result = embed_set(cfg)
-        folder = out or Path("embeddings") / result.set_id.replace("/", "-")
-        files = save_embeddings(result, folder, fmt)
+    result = embed_set(cfg)
+    folder = out or Path("embeddings") / result.set_id.replace("/", "-")
+    files = save_embeddings(result, folder, fmt)
     table = Table(title=f"closest class descriptions in {result.set_id} ({backbone})")
     for name in ("rank", "class", "class", "cosine"):
         table.add_column(name, justify="right" if name in ("rank", "cosine") else "left")
@@ -138,8 +136,7 @@ def interpret(
     from trainer.evaluate.interpret import interpret as interpret_checkpoint
     from trainer.evaluate.interpret import save_interpretation
 
-    with trainer_errors():
-        result = interpret_checkpoint(path, top_k, metric, pretrained, full_vocab)
+    result = interpret_checkpoint(path, top_k, metric, pretrained, full_vocab)
     written = save_interpretation(result, out)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))

@@ -17,12 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from promptkit.errors import EvalError
 from promptkit.store import Store, resolve_store_root
 
+from trainer.errors import EvalError
 from trainer.evaluate.common import (
     save_figure,
-    trainer_errors,
     write_csv,
     write_json,
     write_output,
@@ -39,11 +38,10 @@ FORMATS = ("npy", "pt", "parquet")
 # ---------------------------------------------------------------------- text encoding
 def load_backbone(backbone: str, pretrained: str | None, quick_gelu: bool = True, seed: int = 0):
     """The open_clip backbone (trainer.model.backbone.Backbone); random weights are seeded."""
-    with trainer_errors():
-        cfg = ModelConfig(backbone=backbone, pretrained=pretrained, quick_gelu=quick_gelu, mode="zeroshot")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return create_backbone(cfg)
+    cfg = ModelConfig(backbone=backbone, pretrained=pretrained, quick_gelu=quick_gelu, mode="zeroshot")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return create_backbone(cfg)
 
 
 def encode_texts(backbone: Any, texts: Sequence[str], batch: int = 128) -> "torch.Tensor":
@@ -52,7 +50,7 @@ def encode_texts(backbone: Any, texts: Sequence[str], batch: int = 128) -> "torc
         raise EvalError("nothing to encode: the descriptor set holds no texts")
     encoder = TextEncoder(backbone.clip).eval()
     parts = []
-    with trainer_errors(), torch.no_grad():
+    with torch.no_grad():
         for start in range(0, len(texts), batch):
             chunk = list(texts[start:start + batch])
             keys = tuple(f"text {start + i}" for i in range(len(chunk)))

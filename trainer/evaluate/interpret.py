@@ -16,10 +16,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from promptkit.errors import EvalError
 from promptkit.tokens import EOS_ID, SOS_ID, decode_tokens
 
-from trainer.evaluate.common import trainer_errors, write_csv, write_json
+from trainer.errors import EvalError
+from trainer.evaluate.common import write_csv, write_json
 from trainer.inference import load_for_inference, resolve_checkpoint
 from trainer.model.backbone import create_backbone
 from trainer.model.config import ModelConfig
@@ -53,10 +53,9 @@ def interpret(path: str | Path, top_k: int = 5, metric: str = "cosine", pretrain
         raise EvalError(f"--metric must be one of {', '.join(METRICS)}; got {metric!r}")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise EvalError(f"--top-k must be an integer >= 1; got {top_k!r}")
-    with trainer_errors():
-        ckpt = resolve_checkpoint(path)
-        # a PEFT delta is built over its base weights: `pretrained` names them too when they moved
-        model, _state, classes, _frames = load_for_inference(ckpt, torch.device("cpu"), pretrained)
+    ckpt = resolve_checkpoint(path)
+    # a PEFT delta is built over its base weights: `pretrained` names them too when they moved
+    model, _state, classes, _frames = load_for_inference(ckpt, torch.device("cpu"), pretrained)
     learner = model.prompt_learner
     if learner is None or learner.ctx is None:
         raise EvalError(f"{ckpt} has no learned context (mode {model.config.mode!r}, n_ctx "
@@ -123,10 +122,9 @@ def vocabulary_table(model: Any, pretrained: str | None, full_vocab: bool = Fals
 
 
 def _full_table(model: Any, weights: str) -> Any:
-    with trainer_errors():
-        cfg = ModelConfig(**{**model.config.to_dict(), "pretrained": weights, "mode": "zeroshot", "peft": "none",
-                             "negatives": False, "multi_descriptions": False})  # only the backbone's table is read
-        backbone = create_backbone(cfg)
+    cfg = ModelConfig(**{**model.config.to_dict(), "pretrained": weights, "mode": "zeroshot", "peft": "none",
+                         "negatives": False, "multi_descriptions": False})  # only the backbone's table is read
+    backbone = create_backbone(cfg)
     return backbone.clip.token_embedding.weight.detach()
 
 
