@@ -24,20 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from trainer.config_layers import drop_none, load_config_file, merge, set_value
+from trainer.data.registry import AUGMENT_PRESETS, DATASETS
 from trainer.declare import COMPARE, RUN, switch
 from trainer.errors import ConfigError
 from trainer.model.config import ModelConfig
 
-DATASETS = ("dfew", "ferv39k", "mafw")
-AUGMENT_PRESETS = ("dfew", "ferv39k", "mafw", "light", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
 OPTIMIZERS = ("sgd", "adamw")
 SELECTIONS = ("last", "val", "best-test-war")
 TEXT_SOURCES = ("descriptions", "classnames", "template", "random_words")
 DEVICES = ("auto", "cpu", "cuda")
 LOGGERS = ("none", "tensorboard", "wandb", "mlflow")
-PRESETS = ("default", "dfew", "ferv39k", "mafw")
-FOLDS_PER_DATASET = {"dfew": 5, "ferv39k": 1, "mafw": 5}
+PRESETS = ("default", *(spec.preset for spec in DATASETS.values()))  # default: the embedded synthetic run
 BOTH = (RUN, COMPARE)
 TEST_VIEWS_HELP = "CLIPSxCROPS test views, logits averaged (e.g. 2x3; default 1x1)."
 
@@ -67,7 +65,7 @@ class DataConfig:
     """
 
     dataset: str | None = field(default=None, metadata=switch(
-        "--dataset", help="dfew | ferv39k | mafw: find the standard split files under --data-root.", commands=BOTH))
+        "--dataset", help=f"{' | '.join(DATASETS)}: find the standard split files under --data-root.", commands=BOTH))
     data_root: str | None = field(default=None, metadata=switch(
         "--data-root", help="Dataset folder; also remaps the absolute paths inside list files.", commands=BOTH))
     fold: int = field(default=1, metadata=switch(  # `trainer run` reads it as the protocol's fold list
@@ -100,7 +98,7 @@ class DataConfig:
         if self.dataset is not None and self.dataset not in DATASETS:
             raise ConfigError(f"data.dataset must be one of {', '.join(DATASETS)}; got {self.dataset!r}")
         if self.dataset is not None:
-            n_folds = FOLDS_PER_DATASET[self.dataset]
+            n_folds = DATASETS[self.dataset].folds
             if not 1 <= self.fold <= n_folds:
                 raise ConfigError(f"data.fold for {self.dataset} must be in 1..{n_folds}; got {self.fold!r}")
             if self.data_root is None:
@@ -324,12 +322,13 @@ def preset(name: str) -> dict[str, Any]:
             },
             "text": {"source": "descriptions", "descriptions": "dfew/v1"},
         }
+    spec = next(spec for spec in DATASETS.values() if spec.preset == name)
     return {
         "preset": name,
         # The paper fine-tunes OpenAI's CLIP weights: found offline (HF cache or ~/.cache/clip), and a
         # missing file is one clear error, never a silent start from random weights.
         "model": {"backbone": "ViT-B-32", "quick_gelu": True, "pretrained": "openai"},
-        "data": {"dataset": name, "augment": name, "num_segments": 16, "workers": 4},
+        "data": {"dataset": spec.name, "augment": spec.augment, "num_segments": 16, "workers": 4},
         "optim": _paper_optim(),
         "text": {"source": "descriptions", "descriptions": "v1"},
     }

@@ -27,6 +27,7 @@ from promptkit.store import Store, resolve_store_root
 
 from trainer.config import RunConfig
 from trainer.data.annotations import read_annotations, standard_split
+from trainer.data.registry import DATASETS
 from trainer.errors import InputError, TextsError
 from trainer.model.texts import ClassTexts
 
@@ -51,7 +52,7 @@ def resolve_class_set(config: RunConfig, ds: Any = None):
     run's descriptor set when already loaded (`load_descriptor_set`), so it is read only once."""
     data = config.data
     if data.dataset is not None:
-        return resolve_classes(data.dataset)
+        return resolve_classes(DATASETS[data.dataset].class_set)
     if data.classes:
         return resolve_classes(data.classes)
     if _names_own_set(config):

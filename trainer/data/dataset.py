@@ -31,8 +31,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from trainer.data.annotations import ClipRecord
 from trainer.data.decode import FRAME_ORDERS, LoadStats, count_video_frames, first_readable, is_video, list_frames, load_frames, load_video
 from trainer.data.facecrop import FaceDetector, crop_faces
+from trainer.data.registry import AugmentPreset, augment_preset
 from trainer.data.sampling import segment_indices
-from trainer.data.transforms import AugmentPreset, augment_preset, crop_views, resize_clip, to_tensor, train_transform
+from trainer.data.transforms import crop_views, resize_clip, to_tensor, train_transform
 from trainer.errors import DataError
 
 log = logging.getLogger(__name__)
