@@ -23,7 +23,7 @@ from trainer.evaluate.common import write_csv, write_json
 from trainer.inference import load_for_inference, resolve_checkpoint
 from trainer.model.backbone import create_backbone
 from trainer.model.config import ModelConfig
-from trainer.model.tinyface import TINYFACE
+from trainer.model.families import family
 from trainer.world.captions import caption_token_ids
 
 METRICS = ("cosine", "l2")
@@ -101,7 +101,7 @@ def vocabulary_table(model: Any, pretrained: str | None, full_vocab: bool = Fals
         _check_table(table, learner, weights)
         keep = torch.ones(table.shape[0], dtype=torch.bool)
         keep[list(SPECIAL_IDS)] = False
-        if model.config.backbone == TINYFACE and not full_vocab:
+        if family(model.config.backbone).vocabulary == "world" and not full_vocab:
             world = torch.zeros_like(keep)
             world[sorted(caption_token_ids())] = True
             ids = torch.nonzero(keep & world).squeeze(1)  # (V,)

@@ -10,13 +10,12 @@ from typing import Any
 
 from trainer.declare import COMPARE, RUN, switch
 from trainer.errors import ModelConfigError
+from trainer.model.families import family
 
 POSITIONS = ("end", "front", "middle")
 NORMALIZE = ("none", "clip")
 MODES = ("dfer", "mean", "linear_probe", "finetune", "zeroshot")
-PEFT = ("none", "lora", "adapter")
-TINY = "tiny"
-TINY_IMAGE_SIZES = (32, 64)
+PEFT = ("none", "lora", "adapter")  # the methods of trainer.model.peft.METHODS, and none
 
 
 @dataclass
@@ -107,9 +106,10 @@ class ModelConfig:
             raise ModelConfigError(f"ctx_init must be a non-empty phrase or None, got {self.ctx_init!r}")
         if self.image_size is not None:
             _int_at_least("image_size", self.image_size, 8)
-            if self.backbone == TINY and self.image_size not in TINY_IMAGE_SIZES:
+            sizes = family(self.backbone).image_sizes
+            if sizes is not None and self.image_size not in sizes:
                 raise ModelConfigError(
-                    f"image_size for the tiny backbone must be one of {TINY_IMAGE_SIZES}, got {self.image_size!r}"
+                    f"image_size for the {self.backbone} backbone must be one of {sizes}, got {self.image_size!r}"
                 )
         if self.position != "end" and self.n_ctx == 0:
             raise ModelConfigError(f"position {self.position!r} places text around learned context; it needs n_ctx > 0")
