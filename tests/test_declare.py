@@ -120,3 +120,11 @@ def test_peft_names_match_the_methods():
     from trainer.model.peft import METHODS
 
     assert set(PEFT) == {"none", *METHODS}
+
+
+def test_a_bare_class_set_name_names_its_own_set_for_the_run_as_for_the_store():
+    from trainer.inputs import resolve_class_set
+
+    config = resolve_config("default", options={"text": {"descriptions": "mafw"}})
+    assert resolve_class_set(config).name == "mafw"  # the store reads `mafw` as mafw/latest
+    assert resolve_class_set(resolve_config("default", options={"text": {"descriptions": "v1"}})).name == "dfew"

@@ -244,6 +244,11 @@ def _worker_context():
     return ctx
 
 
+def to_model_input(frames: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The loader's uint8 (B, T, 3, H, W) frames -> float in [0, 1] on the device (the model's input)."""
+    return frames.to(device, non_blocking=True).float().div_(255.0)  # (B, T, 3, H, W)
+
+
 def build_loader(dataset: VideoClipDataset, batch_size: int, shuffle: bool, drop_last: bool,
                  workers: int, seed: int = 0, sampler: Sampler[int] | None = None) -> DataLoader:
     """A DataLoader over `dataset` yielding `(frames uint8 (B, T, 3, S, S), labels int64 (B,))`.

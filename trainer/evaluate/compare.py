@@ -39,8 +39,8 @@ from promptkit.templates import load_template, render_classes
 
 from trainer.config import config_from_dict
 from trainer.data.annotations import read_annotations
-from trainer.data.dataset import VideoClipDataset, build_loader
-from trainer.distributed import DistContext, EpochSampler, pick_device
+from trainer.data.dataset import VideoClipDataset
+from trainer.distributed import DistContext, pick_device
 from trainer.errors import EvalError, TrainerError
 from trainer.evaluate.common import save_figure, write_csv, write_json
 from trainer.inference import load_for_inference, resolve_checkpoint
@@ -50,7 +50,7 @@ from trainer.model.dferclip import DFERCLIP
 from trainer.model.texts import ClassTexts
 from trainer.options import config_from_options
 from trainer.protocol import start_run
-from trainer.scoring import evaluate, split_metrics
+from trainer.scoring import eval_loader, evaluate, split_metrics
 
 log = logging.getLogger(__name__)
 
@@ -211,9 +211,7 @@ def clip_outputs(module, records: list, image_size: int, frames: int, ctx, batch
                  precision: str, notes: list[str]) -> Any:
     """`module`'s outputs (N, K) for every clip, in record order (the trainer's evaluation loop)."""
     dataset = VideoClipDataset(records, image_size, train=False, num_segments=frames)
-    sampler = EpochSampler(len(dataset), shuffle=False, seed=0)
-    loader = build_loader(dataset, batch, shuffle=False, drop_last=False, workers=workers, sampler=sampler)
-    indices, outputs = evaluate(module, loader, ctx, precision)  # (N,), (N, K)
+    indices, outputs = evaluate(module, eval_loader(dataset, batch, workers), ctx, precision)  # (N,), (N, K)
     summary = dataset.mismatch_summary()
     if summary and summary not in notes:
         notes.append(summary)
