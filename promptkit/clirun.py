@@ -54,8 +54,8 @@ def run_app(app: typer.Typer, errors: tuple[type[BaseException], ...] = (Toolkit
         command = typer.main.get_command(app)
         with command.make_context(prog, args) as ctx:
             result = command.invoke(ctx)
-    except KeyboardInterrupt:
-        _say("interrupted (Ctrl-C); stopped")
+    except KeyboardInterrupt as exc:  # a library may say what it kept: KeyboardInterrupt("run folder ... kept")
+        _say(f"interrupted (Ctrl-C); stopped{f': {exc}' if str(exc) else ''}")
         return 130
     except errors as exc:
         _say(f"error: {exc}")

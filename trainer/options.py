@@ -1,11 +1,18 @@
 """The one mapping from command-line options to a RunConfig, used by `trainer run` and `promptkit
 compare` (library code: no Typer here, the commands pass their option values through).
 
+Which option sets which field is declared once, on the field (`trainer.declare.switch`):
+`cli_options` maps the flat values onto the nested config from those declarations, a parse hook
+where a flag is not one-to-one with its field (`--text template:NAME`, `--fold N` for compare);
+`trainer run` reads `--fold` (a list or `all`) and `--seeds` itself as the protocol's runs.
+
 The layers stay those of `trainer.config.resolve_config`: preset -> `--config FILE` -> options ->
 `--set`. Decisions the options imply are applied to the layered config directly, between the
-options and `--set`: hand-made lists with a dataset preset keep the preset's settings and class set
-but not its split files; `--classes` without `--descriptions` takes that class set's own first
-descriptor set (`v1`); a lone `--test-list` (evaluation only) stands in for the train list.
+options and `--set`: `--descriptions` without `--text` makes the descriptions the texts; a
+`--backbone` without `--pretrained` keeps the preset's weights only when they are a tag of that
+backbone; hand-made lists with a dataset preset keep the preset's settings and class set but not
+its split files; `--classes` without `--descriptions` takes that class set's own first descriptor
+set (`v1`); a lone `--test-list` (evaluation only) stands in for the train list.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Any, Sequence
 from trainer.config import RunConfig, apply_set, config_from_dict, layered_config
 from trainer.declare import declared
 from trainer.errors import ConfigError
+from trainer.model.families import weights_fit
 
 
 def cli_options(**values: Any) -> dict[str, Any]:
@@ -62,6 +70,11 @@ def config_from_options(preset_option: str | None, config_file: str | Path | Non
     if evaluate_only and data.get("test_list") and not data.get("train_list") and not data.get("dataset"):
         data["train_list"] = data["test_list"]
     raw = layered_config(name, config_file, {**options, "data": data})
+    model = options.get("model") or {}
+    if model.get("backbone") is not None and model.get("pretrained") is None \
+            and not weights_fit(model["backbone"], raw["model"].get("pretrained")):
+        # --backbone without --pretrained: the preset's weights belong to its own backbone
+        raw["model"] = {**raw["model"], "pretrained": None}
     if data.get("train_list") is not None and data.get("dataset") is None and name != "default":
         # hand-made lists with a dataset preset: the preset's settings and class set, not its split files
         raw["data"] = {**raw["data"], "dataset": None, **({} if data.get("classes") else {"classes": name})}

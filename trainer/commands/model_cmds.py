@@ -51,12 +51,14 @@ def import_official(
 
 
 def info(
-    checkpoint: Annotated[Path, typer.Argument(help="A native checkpoint (import-official output or a run checkpoint).")],
+    checkpoint: Annotated[Path, typer.Argument(help="A native checkpoint (import-official output or a run checkpoint) or a run folder (its best.pt, else last.pt).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Show a checkpoint's model config, class texts and preprocessing."""
+    from trainer.inference import resolve_checkpoint
     from trainer.model.checkpoint import describe_checkpoint
 
+    checkpoint = resolve_checkpoint(checkpoint)
     summary = describe_checkpoint(checkpoint)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
@@ -68,6 +70,9 @@ def info(
     for key, value in {**summary["config"], **{f"input.{k}": v for k, v in summary["preprocessing"].items()}}.items():
         config.add_row(key, str(value))
     console.print(config)
+    if summary["epoch"] is not None:
+        scores = "; ".join(f"{split} UAR {m['uar']:.2f} WAR {m['war']:.2f}" for split, m in (summary["metrics"] or {}).items())
+        console.print(f"saved at epoch {summary['epoch']}" + (f": {scores}" if scores else ""))
     texts = Table(title=f"classes ({summary['texts']['source']}, {summary['texts']['content_hash'][:19]}...)")
     texts.add_column("label", justify="right")
     texts.add_column("class")

@@ -13,7 +13,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
-from trainer.commands.run_view import QuietProgress, RichProgress, eval_table, predict_table, protocol_table
+from trainer.commands.run_view import EvalProgress, PlainProgress, QuietProgress, RichProgress, eval_table, predict_table, protocol_table
 from trainer.commands.switches import SWITCHES, with_switches
 from trainer.config import TEST_VIEWS_HELP
 from trainer.errors import ConfigError
@@ -82,7 +82,7 @@ def run(
     try:
         if resume and ignored:
             console.print(f"note: resuming with {out / 'config.json'}; the other options given are ignored")
-        progress = QuietProgress(console) if quiet else RichProgress(console)
+        progress = QuietProgress(console) if quiet else RichProgress(console) if console.is_terminal else PlainProgress(console)
         with progress:
             results = start_run(config, out, fold_list, seed_list, resume=resume, overwrite=overwrite,
                                 ctx=dist, progress=progress)
@@ -94,7 +94,7 @@ def run(
 
 def evaluate(
     checkpoint: Path = typer.Argument(..., help="A native checkpoint (a run's best.pt, or an imported one) or a run folder (its best.pt, else last.pt)."),
-    test_list: str = typer.Option(..., help="List file or CSV of the clips to evaluate."),
+    test_list: Optional[str] = typer.Option(None, help="List file or CSV of the clips to evaluate (default: the test list the run recorded)."),
     data_root: Optional[str] = typer.Option(None, help="Remaps the absolute paths inside the list."),
     batch: int = typer.Option(16, help="Clips per batch."),
     workers: int = typer.Option(2, help="Data loader worker processes."),
@@ -108,9 +108,10 @@ def evaluate(
     from trainer.inference import evaluate_checkpoint
     from trainer.report import write_json
 
-    result = evaluate_checkpoint(checkpoint, test_list, data_root=data_root, batch=batch, workers=workers,
-                                 device=device, precision=precision, test_views=test_views,
-                                 base_weights=base_weights)
+    with EvalProgress(Console(stderr=True), str(test_list or "the run's test list")) as progress:
+        result = evaluate_checkpoint(checkpoint, test_list, data_root=data_root, batch=batch, workers=workers,
+                                     device=device, precision=precision, test_views=test_views,
+                                     base_weights=base_weights, on_batch=progress)
     if result.get("mismatches"):
         Console(stderr=True).print(f"note: {result['mismatches']}")
     Console().print(eval_table(result))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -29,6 +28,36 @@ def epoch_line(rec: dict[str, Any], epochs: int | None = None) -> str:
     return "  ".join(parts)
 
 
+def config_summary(config: dict[str, Any], run_dir: Path) -> list[str]:
+    """A few lines saying what a run computes; the whole resolved config is in the run folder."""
+    model, data, optim, text = config["model"], config["data"], config["optim"], config["text"]
+    if data.get("dataset"):
+        source = f"{data['dataset']} fold {data['fold']} under {data['data_root']}"
+    elif data.get("train_list"):
+        source = f"{data['train_list']} -> {data['test_list']}"
+    else:
+        source = (f"the synthetic face world ({data['synth_train_per_class']}/{data['synth_test_per_class']} "
+                  f"clips per class, {data['synth_style']})")
+    words = text["source"] if text["source"] != "descriptions" else f"descriptions {text['descriptions']}"
+    switches = [name for name, on in (
+        ("negatives", model.get("negatives")), ("multi-descriptions", model.get("multi_descriptions")),
+        (f"peft {model.get('peft')}", model.get("peft")), (f"mixup {optim.get('mixup')}", optim.get("mixup")),
+        (f"ema {optim.get('ema')}", optim.get("ema")), ("balanced sampling", data.get("balanced_sampling")),
+        (f"label smoothing {optim.get('label_smoothing')}", optim.get("label_smoothing")),
+        (f"test views {data.get('test_views')}", data.get("test_views", "1x1") != "1x1"),
+        (f"layer decay {optim.get('layer_decay')}", optim.get("layer_decay"))) if on]
+    return [
+        f"run {run_dir} (preset {config['preset']}, seed {config['seed']}, {config['precision']})",
+        f"  model   {model['backbone']} ({model.get('pretrained') or 'random weights'}), {data['num_segments']} frames, "
+        f"{model.get('n_ctx')} context tokens",
+        f"  data    {source}",
+        f"  texts   {words}" + (f"; {', '.join(switches)}" if switches else ""),
+        f"  optim   {optim['optimizer']}, {optim['epochs']} epochs, batch {optim['batch']}, lr image "
+        f"{optim['lr_image']:g} temporal {optim['lr_temporal']:g} prompt {optim['lr_prompt']:g}; select {config['select']}",
+        f"  full config: {run_dir / 'config.json'}",
+    ]
+
+
 class QuietProgress:
     """For logs: one line per epoch and the notes, nothing per step."""
 
@@ -43,7 +72,8 @@ class QuietProgress:
         return None
 
     def run_start(self, config: dict[str, Any], run_dir: Path) -> None:
-        self.console.print(f"config ({run_dir}): {json.dumps(config)}", highlight=False, soft_wrap=True)
+        for line in config_summary(config, run_dir):
+            self.console.print(line, highlight=False, soft_wrap=True)
 
     def epoch_start(self, epoch: int, epochs: int, steps: int, done: int) -> None:
         self.epochs = epochs
@@ -51,11 +81,59 @@ class QuietProgress:
     def step(self, clips: int, loss: float, lrs: dict[str, float]) -> None:
         pass
 
+    def evaluating(self, split: str, done: int, total: int) -> None:
+        pass
+
     def epoch_end(self, record: dict[str, Any]) -> None:
         self.console.print(f"{time.strftime('%H:%M:%S')} {epoch_line(record, self.epochs)}", highlight=False)
 
     def note(self, message: str) -> None:
         self.console.print(f"{time.strftime('%H:%M:%S')} {message}", highlight=False)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class PlainProgress(QuietProgress):
+    """When stderr is not a terminal (a log file, a pipe, CI): a progress line at most every
+    `interval` seconds (epoch, step, clips/s, loss, ETA of the epoch), and evaluation progress."""
+
+    def __init__(self, console: Console, interval: float = 10.0) -> None:
+        super().__init__(console)
+        self.interval = interval
+        self._steps = self._done = self._clips = 0
+        self._loss_sum, self._start, self._last = 0.0, 0.0, 0.0
+        self._epoch = 0
+
+    def _due(self) -> bool:
+        now = time.perf_counter()
+        if now - self._last < self.interval:
+            return False
+        self._last = now
+        return True
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int, done: int) -> None:
+        self.epochs, self._epoch, self._steps, self._done = epochs, epoch, steps, done
+        self._clips, self._loss_sum = 0, 0.0
+        self._start = self._last = time.perf_counter()
+
+    def step(self, clips: int, loss: float, lrs: dict[str, float]) -> None:
+        self._done += 1
+        self._clips += clips
+        self._loss_sum += loss * clips
+        if not self._due() and self._done != 1:
+            return
+        elapsed = max(time.perf_counter() - self._start, 1e-9)
+        per_step = elapsed / max(self._done, 1)
+        self.note(f"epoch {self._epoch}/{self.epochs} step {self._done}/{self._steps}  "
+                  f"{self._clips / elapsed:.1f} clips/s  loss {self._loss_sum / max(self._clips, 1):.4f}  "
+                  f"ETA {_clock(per_step * (self._steps - self._done))}")
+
+    def evaluating(self, split: str, done: int, total: int) -> None:
+        if done == total or self._due():
+            self.note(f"evaluating {split}: batch {done}/{total}")
 
 
 class RichProgress(QuietProgress):
@@ -70,13 +148,14 @@ class RichProgress(QuietProgress):
             console=console,
         )
         self.task = None
+        self.eval_task = None
         self._clips = 0
         self._loss_sum = 0.0
         self._start = 0.0
 
     def run_start(self, config: dict[str, Any], run_dir: Path) -> None:
-        self.bars.console.print(f"resolved config (saved to {run_dir / 'config.json'}):")
-        self.bars.console.print_json(json.dumps(config))
+        for line in config_summary(config, run_dir):
+            self.bars.console.print(line, highlight=False, soft_wrap=True)
 
     def __enter__(self) -> "RichProgress":
         self.bars.start()
@@ -98,6 +177,14 @@ class RichProgress(QuietProgress):
         self.bars.update(self.task, advance=1, rate=self._clips / elapsed,
                          loss=self._loss_sum / max(self._clips, 1), lr=_lr_text(lrs))
 
+    def evaluating(self, split: str, done: int, total: int) -> None:
+        if self.eval_task is None:
+            self.eval_task = self.bars.add_task(f"evaluating {split}", total=total, rate=0.0, loss=float("nan"), lr="")
+        self.bars.update(self.eval_task, completed=done)
+        if done >= total:
+            self.bars.remove_task(self.eval_task)
+            self.eval_task = None
+
     def epoch_end(self, record: dict[str, Any]) -> None:
         if self.task is not None:
             self.bars.remove_task(self.task)
@@ -106,6 +193,36 @@ class RichProgress(QuietProgress):
 
     def note(self, message: str) -> None:
         self.bars.console.print(message, highlight=False)
+
+
+class EvalProgress:
+    """Progress of a standalone evaluation (`trainer eval`): a transient bar on a terminal, else a
+    line at most every `interval` seconds; call it with (done, total) batches."""
+
+    def __init__(self, console: Console, what: str, interval: float = 10.0) -> None:
+        self.console, self.what, self.interval = console, what, interval
+        self.bars = Progress(TextColumn(f"[bold]evaluating {what}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True)
+        self.task = None
+        self._last = 0.0
+
+    def __enter__(self) -> "EvalProgress":
+        if self.console.is_terminal:
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.console.is_terminal:
+            self.bars.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.console.is_terminal:
+            if self.task is None:
+                self.task = self.bars.add_task("eval", total=total)
+            self.bars.update(self.task, completed=done)
+        elif done == total or time.perf_counter() - self._last >= self.interval:
+            self._last = time.perf_counter()
+            self.console.print(f"{time.strftime('%H:%M:%S')} evaluating {self.what}: batch {done}/{total}", highlight=False)
 
 
 def protocol_table(results: Sequence[dict[str, Any]], run_dir: Path) -> Table:

@@ -96,7 +96,8 @@ def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
             mean = tuple(tag_cfg.get("mean", mean))
             std = tuple(tag_cfg.get("std", std))
     elif load_weights and not fam.random_start:
-        log.warning("no pretrained weights given for %s: the backbone starts from random weights", cfg.backbone)
+        log.warning("no pretrained weights given for %s: the backbone starts from random weights "
+                    "(--pretrained FILE_OR_TAG loads some)", cfg.backbone)
     if cfg.grad_checkpointing:
         clip.set_grad_checkpointing(True)
     size = clip.visual.image_size

@@ -102,6 +102,19 @@ def family(backbone: str) -> Family:
     return FAMILIES.get(backbone, OPEN_CLIP)
 
 
+def weights_fit(backbone: str, pretrained: str | None) -> bool:
+    """Whether `pretrained`, set for another backbone (a preset's), also names weights of `backbone`:
+    a pretrained tag that `backbone` knows. A file or folder belongs to the backbone it was set for."""
+    if pretrained is None:
+        return True
+    own_tags = family(backbone).tags  # tiny: none; tinyface: world
+    if own_tags is not None:
+        return pretrained in own_tags
+    from open_clip.pretrained import list_pretrained_tags_by_model
+
+    return pretrained in list_pretrained_tags_by_model(backbone)
+
+
 def known_backbones() -> list[str]:
     import open_clip
 
