@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.config_layers import drop_none, load_config_file, merge, set_value
-from trainer.data.registry import AUGMENT_PRESETS, DATASETS
+from trainer.data.registry import AUGMENT_PRESETS, DATASETS, SYNTH
 from trainer.declare import COMPARE, RUN, switch
 from trainer.errors import ConfigError
 from trainer.model.config import ModelConfig
@@ -85,11 +85,11 @@ class DataConfig:
     workers: int = field(default=2, metadata=switch(
         "--workers", help="Data loader worker processes.", commands=BOTH))
     synth_dir: str | None = None
-    synth_seed: int = 0
-    synth_train_per_class: int = 40
-    synth_test_per_class: int = 15
-    synth_size: int = 96
-    synth_style: str = "cartoon"  # cartoon | chalk (the held-out renderer variant)
+    synth_seed: int = SYNTH.seed  # the synthetic set's settings (defaults: trainer.data.registry.SYNTH)
+    synth_train_per_class: int = SYNTH.train_per_class
+    synth_test_per_class: int = SYNTH.test_per_class
+    synth_size: int = SYNTH.size
+    synth_style: str = SYNTH.style  # cartoon | chalk (the held-out renderer variant)
     balanced_sampling: bool = field(default=False, metadata=switch(  # p(clip) = 1 / (clips of its class)
         "--balanced-sampling", help="Draw train clips class-balanced (seeded per epoch)."))
     test_views: str = field(default="1x1", metadata=switch("--test-views", help=TEST_VIEWS_HELP))

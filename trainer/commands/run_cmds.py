@@ -16,6 +16,7 @@ from rich.console import Console
 from trainer.commands.run_view import EvalProgress, PlainProgress, QuietProgress, RichProgress, eval_table, predict_table, protocol_table
 from trainer.commands.switches import SWITCHES, with_switches
 from trainer.config import TEST_VIEWS_HELP
+from trainer.data.registry import SYNTH
 from trainer.errors import ConfigError
 
 RUN_HELP = """Train DFER-CLIP. With no data options it trains the tiny model on a synthetic set it
@@ -141,13 +142,13 @@ def predict(
 
 def synth(
     out: Path = typer.Option(..., help="Folder to write the set into (frames + train.txt / test.txt)."),
-    train_per_class: int = typer.Option(40, help="Training clips per class."),
-    test_per_class: int = typer.Option(15, help="Test clips per class."),
-    size: int = typer.Option(96, help="Frame size in pixels."),
-    seed: int = typer.Option(0, help="Seed (the set is a pure function of its settings)."),
-    min_frames: int = typer.Option(16, help="Fewest frames of a clip."),
-    max_frames: int = typer.Option(40, help="Most frames of a clip."),
-    style: str = typer.Option("cartoon", help="cartoon (the world's) | chalk (the held-out renderer variant)."),
+    train_per_class: int = typer.Option(SYNTH.train_per_class, help="Training clips per class."),
+    test_per_class: int = typer.Option(SYNTH.test_per_class, help="Test clips per class."),
+    size: int = typer.Option(SYNTH.size, help="Frame size in pixels."),
+    seed: int = typer.Option(SYNTH.seed, help="Seed (the set is a pure function of its settings)."),
+    min_frames: int = typer.Option(SYNTH.min_frames, help="Fewest frames of a clip."),
+    max_frames: int = typer.Option(SYNTH.max_frames, help="Most frames of a clip."),
+    style: str = typer.Option(SYNTH.style, help="cartoon (the world's) | chalk (the held-out renderer variant)."),
     workers: int = typer.Option(2, help="Processes rendering clips (the set does not depend on it)."),
 ) -> None:
     """Write the synthetic 7-class face-world set: drawn faces whose expression (action units, shape

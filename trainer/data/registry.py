@@ -55,6 +55,25 @@ def dataset_spec(name: str) -> DatasetSpec:
 
 
 @dataclass(frozen=True)
+class SynthSettings:
+    """The synthetic face-world set's settings with their defaults, named once: `trainer synth`,
+    `trainer.data.synthetic.generate` (which validates them) and the run config's `data.synth_*`
+    fields take theirs from here (the `default` run preset then asks for more clips per class)."""
+
+    train_per_class: int = 40
+    test_per_class: int = 15
+    size: int = 96  # frame size in pixels
+    seed: int = 0
+    min_frames: int = 16
+    max_frames: int = 40
+    quality: int = 90  # JPEG quality
+    style: str = "cartoon"  # cartoon (the world's) | chalk (the held-out renderer variant)
+
+
+SYNTH = SynthSettings()
+
+
+@dataclass(frozen=True)
 class AugmentPreset:
     """Training augmentation: random-sized crop + flip + optional brightness jitter and rotation."""
 
