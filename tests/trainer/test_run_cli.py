@@ -55,6 +55,7 @@ def test_checkpoints_carry_what_a_rebuild_needs(finished_run):
     assert last["kind"] == "run" and last["epoch"] == 2 and {"optimizer", "scheduler", "rng"} <= set(last)
     model = trainer.load_model(finished_run / "best.pt")
     assert not model.training and model.texts.classes[0] == "happiness"
+    assert model.classes == tuple(model.texts.classes) and len(model.classes) == 7
 
 
 def test_eval_and_predict(finished_run, clips, capsys, tmp_path):
@@ -231,3 +232,16 @@ def test_info_of_a_run_shows_its_epoch_and_metrics(finished_run, capsys):
 def test_eval_logged_to_a_file_shows_its_progress(finished_run, clips, capsys):
     code, _, err = cli(capsys, "eval", finished_run, "--test-list", clips[1], "--workers", 0, "--device", "cpu")
     assert code == 0 and f"evaluating {clips[1]}: batch 1/1" in err
+
+
+def test_tables_stay_whole_at_80_columns(finished_run, clips, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    clip_paths = [line.split()[0] for line in clips[1].read_text().splitlines()[:3]]
+    for argv in (["predict", finished_run, *clip_paths, "--device", "cpu"],
+                 ["eval", finished_run, "--test-list", clips[1], "--workers", 0, "--device", "cpu"],
+                 ["info", finished_run], ["run", "--help"]):
+        code, out, err = cli(capsys, *argv)
+        assert code == 0, err
+        assert "…" not in out and all(len(line) <= 80 for line in out.splitlines()), out
+    code, out, _ = cli(capsys, "predict", finished_run, *clip_paths, "--device", "cpu")
+    assert all(name in out for name in ("happiness", "sadness", "surprise", "disgust"))

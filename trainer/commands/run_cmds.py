@@ -13,7 +13,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
-from trainer.commands.run_view import EvalProgress, PlainProgress, QuietProgress, RichProgress, eval_table, predict_table, protocol_table
+from trainer.commands.run_view import EvalProgress, PlainProgress, QuietProgress, RichProgress, eval_heading, eval_table, predict_tables, protocol_table
 from trainer.commands.switches import SWITCHES, with_switches
 from trainer.config import TEST_VIEWS_HELP
 from trainer.data.registry import SYNTH
@@ -90,7 +90,9 @@ def run(
     finally:
         shutdown(dist)
     if dist.is_main:
-        Console().print(protocol_table(results, out))
+        console = Console()
+        console.print(f"run folder: {out}", highlight=False, soft_wrap=True)
+        console.print(protocol_table(results, with_folds=config.data.dataset is not None))
 
 
 def evaluate(
@@ -115,7 +117,10 @@ def evaluate(
                                      base_weights=base_weights, on_batch=progress)
     if result.get("mismatches"):
         Console(stderr=True).print(f"note: {result['mismatches']}")
-    Console().print(eval_table(result))
+    console = Console()
+    for line in eval_heading(result):
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(eval_table(result))
     if out is not None:
         write_json(out, result)
 
@@ -137,7 +142,9 @@ def predict(
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:
-        Console().print(predict_table(result))
+        console = Console()
+        for table in predict_tables(result, console.width):
+            console.print(table)
 
 
 def synth(

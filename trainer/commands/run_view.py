@@ -41,7 +41,7 @@ def config_summary(config: dict[str, Any], run_dir: Path) -> list[str]:
     words = text["source"] if text["source"] != "descriptions" else f"descriptions {text['descriptions']}"
     switches = [name for name, on in (
         ("negatives", model.get("negatives")), ("multi-descriptions", model.get("multi_descriptions")),
-        (f"peft {model.get('peft')}", model.get("peft")), (f"mixup {optim.get('mixup')}", optim.get("mixup")),
+        (f"peft {model.get('peft')}", model.get("peft") not in (None, "none")), (f"mixup {optim.get('mixup')}", optim.get("mixup")),
         (f"ema {optim.get('ema')}", optim.get("ema")), ("balanced sampling", data.get("balanced_sampling")),
         (f"label smoothing {optim.get('label_smoothing')}", optim.get("label_smoothing")),
         (f"test views {data.get('test_views')}", data.get("test_views", "1x1") != "1x1"),
@@ -52,7 +52,7 @@ def config_summary(config: dict[str, Any], run_dir: Path) -> list[str]:
         f"{model.get('n_ctx')} context tokens",
         f"  data    {source}",
         f"  texts   {words}" + (f"; {', '.join(switches)}" if switches else ""),
-        f"  optim   {optim['optimizer']}, {optim['epochs']} epochs, batch {optim['batch']}, lr image "
+        f"  optim   {optim['optimizer']}, {optim['epochs']} epoch{'' if optim['epochs'] == 1 else 's'}, batch {optim['batch']}, lr image "
         f"{optim['lr_image']:g} temporal {optim['lr_temporal']:g} prompt {optim['lr_prompt']:g}; select {config['select']}",
         f"  full config: {run_dir / 'config.json'}",
     ]
@@ -225,25 +225,30 @@ class EvalProgress:
             self.console.print(f"{time.strftime('%H:%M:%S')} evaluating {self.what}: batch {done}/{total}", highlight=False)
 
 
-def protocol_table(results: Sequence[dict[str, Any]], run_dir: Path) -> Table:
-    """One row per (fold, seed) and, for several, a mean ± std row."""
+def protocol_table(results: Sequence[dict[str, Any]], with_folds: bool = True) -> Table:
+    """One row per (fold, seed) and, for several, a mean ± std row; no fold column for a run from
+    list files (it has no folds)."""
     rows, agg = protocol_rows(results)
-    table = Table(title=f"results ({run_dir})")
-    for name in ("fold", "seed", "UAR %", "WAR %"):
+    table = Table(title="results")
+    names = ("fold", "seed", "UAR %", "WAR %") if with_folds else ("seed", "UAR %", "WAR %")
+    for name in names:
         table.add_column(name, justify="right")
     for row in rows:
-        table.add_row(str(row["fold"]), str(row["seed"]), f"{row['uar']:.2f}", f"{row['war']:.2f}")
+        table.add_row(*([str(row["fold"])] if with_folds else []), str(row["seed"]), f"{row['uar']:.2f}",
+                      f"{row['war']:.2f}")
     if len(rows) > 1:
         table.add_section()
-        table.add_row("mean ± std", "", f"{agg['uar']['mean']:.2f} ± {agg['uar']['std']:.2f}",
+        table.add_row(*(["mean ± std"] if with_folds else []), "" if with_folds else "mean ± std",
+                      f"{agg['uar']['mean']:.2f} ± {agg['uar']['std']:.2f}",
                       f"{agg['war']['mean']:.2f} ± {agg['war']['std']:.2f}")
     return table
 
 
 def eval_table(result: dict[str, Any]) -> Table:
+    """Per-class recall, UAR and WAR; the paths are in `eval_heading` (titles would wrap mid-path)."""
     views = result.get("test_views", "1x1")
     views = "" if views == "1x1" else f", test views {views}"
-    table = Table(title=f"{result['checkpoint']} on {result['test_list']} ({result['n_clips']} clips{views})")
+    table = Table(title=f"{result['n_clips']} clips{views}")
     table.add_column("class")
     table.add_column("recall %", justify="right")
     for name, recall in result["per_class_recall"].items():
@@ -254,13 +259,41 @@ def eval_table(result: dict[str, Any]) -> Table:
     return table
 
 
-def predict_table(result: Sequence[dict[str, Any]]) -> Table:
+def eval_heading(result: dict[str, Any]) -> list[str]:
+    return [f"checkpoint: {result['checkpoint']}", f"test list:  {result['test_list']}"]
+
+
+def predict_tables(result: Sequence[dict[str, Any]], width: int) -> list[Table]:
+    """Per-class probabilities: one row per clip when that fits in `width` columns, else one row
+    per class with the clips as numbered columns (a legend table names them), in as many tables
+    as the width needs. Class names are never cut."""
     classes = list(result[0]["probabilities"]) if result else []
-    table = Table(title="per-class probabilities")
-    table.add_column("clip", overflow="fold")
-    for name in classes:
-        table.add_column(name, justify="right")
-    table.add_column("prediction")
-    for row in result:
-        table.add_row(row["clip"], *[f"{row['probabilities'][c]:.3f}" for c in classes], row["prediction"])
-    return table
+    cells = [max(len(c), 5) + 3 for c in classes]
+    longest = max((len(c) for c in classes), default=5)
+    if 24 + sum(cells) + longest + 3 <= width:
+        table = Table(title="per-class probabilities")
+        table.add_column("clip", overflow="fold", min_width=20)
+        for name in classes:
+            table.add_column(name, justify="right", no_wrap=True)
+        table.add_column("prediction", no_wrap=True)
+        for row in result:
+            table.add_row(row["clip"], *[f"{row['probabilities'][c]:.3f}" for c in classes], row["prediction"])
+        return [table]
+    legend = Table(title="clips")
+    legend.add_column("#", justify="right")
+    legend.add_column("clip", overflow="fold")
+    legend.add_column("prediction", no_wrap=True)
+    for i, row in enumerate(result, start=1):
+        legend.add_row(str(i), row["clip"], row["prediction"])
+    per_table = max(1, (width - longest - 4) // 8)
+    tables = [legend]
+    for first in range(0, len(result), per_table):
+        chunk = list(enumerate(result, start=1))[first:first + per_table]
+        table = Table(title="per-class probabilities")
+        table.add_column("class", no_wrap=True)
+        for i, _ in chunk:
+            table.add_column(f"#{i}", justify="right", no_wrap=True)
+        for name in classes:
+            table.add_row(name, *[f"{row['probabilities'][name]:.3f}" for _, row in chunk])
+        tables.append(table)
+    return tables
