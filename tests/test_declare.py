@@ -128,3 +128,16 @@ def test_a_bare_class_set_name_names_its_own_set_for_the_run_as_for_the_store():
     config = resolve_config("default", options={"text": {"descriptions": "mafw"}})
     assert resolve_class_set(config).name == "mafw"  # the store reads `mafw` as mafw/latest
     assert resolve_class_set(resolve_config("default", options={"text": {"descriptions": "v1"}})).name == "dfew"
+
+
+def test_the_run_summary_names_the_method_switches_that_are_on():
+    from pathlib import Path
+
+    from trainer.commands.run_view import config_summary
+
+    plain = config_summary(resolve_config("default").to_dict(), Path("r"))
+    assert [line for line in plain if line.strip().startswith("texts")] == ["  texts   descriptions dfew/v1"]
+    on = resolve_config("default", options={"optim": {"mixup": 0.2}, "data": {"balanced_sampling": True},
+                                            "model": {"negatives": True}})
+    texts = next(line for line in config_summary(on.to_dict(), Path("r")) if line.strip().startswith("texts"))
+    assert texts.endswith("; negatives, balanced sampling, mixup 0.2")

@@ -91,8 +91,8 @@ class DataConfig:
     synth_size: int = SYNTH.size
     synth_style: str = SYNTH.style  # cartoon | chalk (the held-out renderer variant)
     balanced_sampling: bool = field(default=False, metadata=switch(  # p(clip) = 1 / (clips of its class)
-        "--balanced-sampling", help="Draw train clips class-balanced (seeded per epoch)."))
-    test_views: str = field(default="1x1", metadata=switch("--test-views", help=TEST_VIEWS_HELP))
+        "--balanced-sampling", help="Draw train clips class-balanced (seeded per epoch).", summary=True))
+    test_views: str = field(default="1x1", metadata=switch("--test-views", help=TEST_VIEWS_HELP, summary=True))
 
     def __post_init__(self) -> None:
         parse_views(self.test_views)
@@ -173,14 +173,14 @@ class OptimConfig:
         "--clip-grad", help="Clip the gradient norm to this value."))
     drop_last: bool = True
     label_smoothing: float = field(default=0.0, metadata=switch(
-        "--label-smoothing", help="Label smoothing of the cross-entropy, 0 <= X < 1 (off: 0)."))
+        "--label-smoothing", help="Label smoothing of the cross-entropy, 0 <= X < 1 (off: 0).", summary=True))
     ema: float | None = field(default=None, metadata=switch(  # decay of an EMA of the trainable weights
-        "--ema", help="Evaluate an EMA of the trainable weights with this decay, in (0, 1)."))
+        "--ema", help="Evaluate an EMA of the trainable weights with this decay, in (0, 1).", summary=True))
     layer_decay: float | None = field(default=None, metadata=switch(  # image lr x decay ** (depth below the top)
-        "--layer-decay",
+        "--layer-decay", summary=True,
         help="Layer-wise lr decay of the image encoder, in (0, 1] (e.g. 0.75 with --set optim.optimizer=adamw)."))
     mixup: float = field(default=0.0, metadata=switch(
-        "--mixup", help="Mixup of train clips with Beta(alpha, alpha), alpha > 0 (off: 0)."))
+        "--mixup", help="Mixup of train clips with Beta(alpha, alpha), alpha > 0 (off: 0).", summary=True))
 
     def __post_init__(self) -> None:
         self.milestones = tuple(int(m) for m in self.milestones)

@@ -29,7 +29,8 @@ class Switch:
     only switched on, ("--deterministic/--no-deterministic",) for an on/off pair; the Python name of
     the option is the first flag's (`--frames` -> frames). cli_type: the type the CLI parses (default:
     the field's own, without None). to_fields: value -> {field name in the same section: value} for a
-    flag that is not one-to-one with its field (default: {the field: value}).
+    flag that is not one-to-one with its field (default: {the field: value}). summary: a method
+    switch the run's summary names when it is not at its default (`mixup 0.2`, `balanced sampling`).
     """
 
     flags: tuple[str, ...]
@@ -37,17 +38,23 @@ class Switch:
     commands: tuple[str, ...] = (RUN,)
     cli_type: type | None = None
     to_fields: Callable[[Any], dict[str, Any]] | None = None
+    summary: bool = False
 
     @property
     def name(self) -> str:
         """The option's Python name: the first flag without dashes (`--lr-image` -> lr_image)."""
         return self.flags[0].split("/")[0].lstrip("-").replace("-", "_")
 
+    @property
+    def label(self) -> str:
+        """The switch in words (`--label-smoothing` -> label smoothing)."""
+        return self.name.replace("_", " ")
+
 
 def switch(*flags: str, help: str, commands: tuple[str, ...] = (RUN,), cli_type: type | None = None,
-           to_fields: Callable[[Any], dict[str, Any]] | None = None) -> dict[str, Switch]:
-    """Field metadata declaring the field's switch: `field(default=..., metadata=switch("--mixup", help=...))`."""
-    return {"cli": Switch(tuple(flags), help, tuple(commands), cli_type, to_fields)}
+           to_fields: Callable[[Any], dict[str, Any]] | None = None, summary: bool = False) -> dict[str, Switch]:
+    """Field metadata declaring the field's switch: `field(default=..., metadata=switch("--lr-image", help=...))`."""
+    return {"cli": Switch(tuple(flags), help, tuple(commands), cli_type, to_fields, summary)}
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,13 @@ class Declared:
     field: str
     switch: Switch
     field_type: Any
+    default: Any
+
+    def value(self, config: dict[str, Any]) -> Any:
+        """This field's value in a config dict (`RunConfig.to_dict()`)."""
+        for part in self.section:
+            config = config.get(part) or {}
+        return config.get(self.field, self.default)
 
     @property
     def cli_type(self) -> type:
@@ -87,4 +101,5 @@ def _walk(cls: type, section: tuple[str, ...], command: str | None) -> Iterator[
             continue
         spec = f.metadata.get("cli")
         if spec is not None and (command is None or command in spec.commands):
-            yield Declared(section, f.name, spec, hint)
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            yield Declared(section, f.name, spec, hint, default)

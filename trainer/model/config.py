@@ -57,18 +57,19 @@ class ModelConfig:
     num_frames: int = 16
     image_size: int | None = None
     peft: str = field(default="none", metadata=switch(
-        "--peft", help="lora | adapter: train only LoRA deltas / bottleneck adapters in the image encoder."))
+        "--peft", summary=True,
+        help="lora | adapter: train only LoRA deltas / bottleneck adapters in the image encoder."))
     lora_rank: int = 4
     lora_alpha: float = 8.0
     adapter_dim: int = 16
     negatives: bool = field(default=False, metadata=switch(
         "--negatives", help="FineCLIPER-style: subtract the weighted similarity to each class's negative "
-        "description (the set needs negatives)."))
+        "description (the set needs negatives).", summary=True))
     negative_weight: float = field(default=0.5, metadata=switch(
         "--negative-weight", help="Weight of the negative similarity with --negatives, in [0, 10] (default 0.5)."))
     multi_descriptions: bool = field(default=False, metadata=switch(
         "--multi-descriptions", help="CuPL-style: each class's text feature is the mean over its several "
-        "descriptions (the set needs variants)."))
+        "descriptions (the set needs variants).", summary=True))
 
     def __post_init__(self) -> None:
         if not isinstance(self.backbone, str) or not self.backbone.strip():
