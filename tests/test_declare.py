@@ -141,3 +141,13 @@ def test_the_run_summary_names_the_method_switches_that_are_on():
                                             "model": {"negatives": True}})
     texts = next(line for line in config_summary(on.to_dict(), Path("r")) if line.strip().startswith("texts"))
     assert texts.endswith("; negatives, balanced sampling, mixup 0.2")
+
+
+def test_the_docs_switch_table_is_the_declarations():
+    from pathlib import Path
+
+    from trainer.declare import switch_table
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text(encoding="utf-8")
+    table = text.split("<!-- switches:begin -->\n", 1)[1].split("\n<!-- switches:end -->", 1)[0]
+    assert table.splitlines() == switch_table(RunConfig), "regenerate it: python -m trainer.declare"

@@ -30,7 +30,7 @@ class Switch:
     the option is the first flag's (`--frames` -> frames). cli_type: the type the CLI parses (default:
     the field's own, without None). to_fields: value -> {field name in the same section: value} for a
     flag that is not one-to-one with its field (default: {the field: value}). summary: a method
-    switch the run's summary names when it is not at its default (`mixup 0.2`, `balanced sampling`).
+    switch the run's summary names when it is not at its default (`peft lora`, `negatives`).
     """
 
     flags: tuple[str, ...]
@@ -103,3 +103,19 @@ def _walk(cls: type, section: tuple[str, ...], command: str | None) -> Iterator[
         if spec is not None and (command is None or command in spec.commands):
             default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
             yield Declared(section, f.name, spec, hint, default)
+
+
+def switch_table(root: type) -> list[str]:
+    """The declared switches of `root` as markdown table rows (docs/architecture.md holds this table
+    between its `switches` markers; `python -m trainer.declare` prints it)."""
+    rows = ["| flag | field | default | commands |", "| --- | --- | --- | --- |"]
+    for spec in declared(root):
+        field = ".".join((*spec.section, spec.field))
+        rows.append(f"| `{spec.switch.flags[0]}` | `{field}` | `{spec.default!r}` | {', '.join(spec.switch.commands)} |")
+    return rows
+
+
+if __name__ == "__main__":  # pragma: no cover - a docs helper
+    from trainer.config import RunConfig
+
+    print("\n".join(switch_table(RunConfig)))
