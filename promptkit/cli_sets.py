@@ -20,7 +20,7 @@ from promptkit.generate import GenerateConfig, generate_set
 from promptkit.llm import LLMConfig
 from promptkit.sets import DescriptorSet
 from promptkit.store import Store, resolve_store_root
-from promptkit.templates import DEFAULT_NEGATIVE_TEMPLATE, DEFAULT_QUERY_TEMPLATE
+from promptkit.templates import DEFAULT_QUERY_TEMPLATE
 from promptkit.tokens import DEFAULT_N_CTX, token_report
 
 StoreOpt = Annotated[
@@ -53,7 +53,7 @@ def generate(
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else OpenAI).")] = None,
     samples: Annotated[int, typer.Option("--samples", help="Answers per class (and per --template), merged by frequency.")] = 1,
     negatives: Annotated[bool, typer.Option("--negatives", help="Also ask what each expression does not show: a negative description per class.")] = False,
-    negative_template: Annotated[str, typer.Option("--negative-template", help="Template of the negative question: a shipped name or a .j2 file.")] = DEFAULT_NEGATIVE_TEMPLATE,
+    negative_template: Annotated[Optional[str], typer.Option("--negative-template", help="Template of the negative question (with --negatives): a shipped name or a .j2 file (default: llm_negative).")] = None,
     variants: Annotated[bool, typer.Option("--variants", help="Keep every answer as its own description (a variant) besides the merged one; needs --samples 2+.")] = False,
     temperature: Annotated[float, typer.Option("--temperature")] = 0.7,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Sampling seed (sample i uses seed+i).")] = None,

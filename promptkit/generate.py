@@ -46,7 +46,7 @@ class GenerateConfig:
     n_ctx: int = DEFAULT_N_CTX
     llm: LLMConfig = field(default_factory=LLMConfig)
     negatives: bool = False
-    negative_template: str = DEFAULT_NEGATIVE_TEMPLATE
+    negative_template: str | None = None  # None: the shipped llm_negative (only with `negatives`)
     variants: bool = False
 
     def __post_init__(self) -> None:
@@ -54,6 +54,11 @@ class GenerateConfig:
             raise PromptkitError(f"--samples must be between 1 and 50, got {self.samples!r}")
         if not self.templates:
             raise PromptkitError("give at least one --template")
+        if self.negative_template is not None and not self.negatives:
+            raise PromptkitError(
+                f"--negative-template {self.negative_template!r} is the question for negative descriptions, "
+                "which only --negatives asks: add --negatives, or leave --negative-template out"
+            )
         if self.variants and self.samples * len(self.templates) < 2:
             raise PromptkitError(
                 f"--variants keeps one description per answer, so it needs --samples 2 or more "
@@ -158,7 +163,7 @@ def generate_set(config: GenerateConfig, store: Store) -> DescriptorSet:
     """Run the whole generation and write one new version to `store`."""
     class_set = resolve_classes(config.classes, config.name)
     sources = [load_template(name) for name in config.templates]
-    negative_source = load_template(config.negative_template) if config.negatives else None
+    negative_source = load_template(config.negative_template or DEFAULT_NEGATIVE_TEMPLATE) if config.negatives else None
     prompts = [prompt for source in sources for prompt in build_prompts(class_set, source)]
     if negative_source is not None:
         prompts += build_prompts(class_set, negative_source)

@@ -129,3 +129,13 @@ def test_one_template_per_sample_is_enough_for_variants(llm_server, tmp_path):
                        "--variants", "--temperature", "0", classes="joy,calm")
     assert result.code == 0, result.err
     assert all(len(entry["variants"]) == 2 for entry in json.loads(result.out)["classes"])
+
+
+def test_negative_template_without_negatives_is_refused(llm_server, tmp_path):
+    broken = tmp_path / "broken.j2"
+    broken.write_text("What is absent from {{ class_name ")  # does not even parse
+    for template in (str(broken), "llm_negative"):
+        result = _generate(llm_server, tmp_path / "st", "--negative-template", template, classes="joy,calm")
+        assert result.code == 1 and result.err.count("\n") == 1, result.err
+        assert "--negative-template" in result.err and "--negatives" in result.err
+    assert llm_server.requests == [] and not (tmp_path / "st").exists()
