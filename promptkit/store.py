@@ -159,6 +159,7 @@ class Store:
         _check_provenance(provenance)
         result = DescriptorSet(0, class_set, list(classes), dict(provenance), n_ctx=n_ctx)
         result.content_hash = result.compute_hash()
+        result.record_hash = result.compute_record_hash()
         return self._write_next(result)
 
     def check_can_add(self, class_set: str, names: list[str]) -> None:

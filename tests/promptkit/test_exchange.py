@@ -98,3 +98,38 @@ def test_hand_edited_n_ctx_must_be_a_whole_number(store, tmp_path, n_ctx):
     with pytest.raises(ExchangeError, match="n_ctx must be a whole number"):
         import_set(path, store)
     assert import_set(path, store, n_ctx=4).n_ctx == 4  # --contexts overrides the file's value
+
+
+def test_an_export_import_round_trip_keeps_the_content_hash(store, tmp_path):
+    shipped = store.load("dfew/v1")
+    again = import_set(export_csv(shipped, tmp_path / "dfew.csv"), store)
+    assert again.descriptions == shipped.descriptions and again.provenance != shipped.provenance
+    assert again.content_hash == shipped.content_hash  # identity = what trains, not where it came from
+    assert store.load(again.set_id).content_hash == shipped.content_hash
+    assert again.record_hash != shipped.record_hash  # the records differ (provenance)
+
+
+def test_the_content_hash_reads_texts_as_clip_does(store, tmp_path):
+    from promptkit.sets import ClassEntry
+
+    def stored(*descriptions):
+        return store.add("mine", [ClassEntry(n, [], d, 0) for n, d in zip(("joy", "calm"), descriptions)],
+                         {"source": "test"}, 8)
+
+    base = stored("raised cheeks, wide smile.", "relaxed brow.")
+    assert stored("Raised  cheeks,\twide smile.", "relaxed brow. ").content_hash == base.content_hash
+    assert stored("raised cheeks, a wide smile.", "relaxed brow.").content_hash != base.content_hash
+
+
+def test_an_edited_provenance_is_still_refused(store):
+    from promptkit.errors import CorruptSetError
+    from promptkit.sets import ClassEntry
+
+    ds = store.add("mine", [ClassEntry("joy", [], "a smile.", 0)], {"source": "test"}, 8)
+    data = json.loads(ds.path.read_text())
+    assert data["format_version"] == 3 and data["record_hash"].startswith("sha256:")
+    data["provenance"]["source"] = "someone else"
+    ds.path.chmod(0o644)
+    ds.path.write_text(json.dumps(data))
+    with pytest.raises(CorruptSetError, match="modified after it was written"):
+        store.load("mine/v1")

@@ -45,7 +45,7 @@ def test_csv_round_trip_with_negatives_and_variants(store, full_set, tmp_path):
     assert rows[0]["negative"] == "no joy frown, tears." and rows[0]["negative_descriptors"] == "no joy frown | tears"
     assert rows[1]["variants"] == "calm brows. | calm mouth, calm eyes."
     again = import_set(out, store)
-    assert again.set_id == "mine/v2" and again.format_version == 2
+    assert again.set_id == "mine/v2" and again.format_version == 3
     _same_extras(full_set, again)
 
 

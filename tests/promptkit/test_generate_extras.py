@@ -23,7 +23,7 @@ def test_negatives_one_per_class_within_budget_and_shown(llm_server, tmp_path):
     result = _generate(llm_server, tmp_path, "--negatives", "--temperature", "0")
     assert result.code == 0, result.err
     data = json.loads(result.out)
-    assert data["format_version"] == 2
+    assert data["format_version"] == 3
     by_name = {c["name"]: c for c in data["classes"]}
     assert by_name["happiness"]["negative"]["descriptors"] == [
         "furrowed brows", "downturned mouth corners", "tearful eyes", "clenched jaw"]
