@@ -19,8 +19,8 @@ from promptkit.classes import BUILTIN_CLASS_SETS, check_class_names, check_set_n
 from promptkit.errors import ClassSetError, CorruptSetError, PromptkitError, StoreError
 from promptkit.fileio import make_folder
 from promptkit.resources import shipped_descriptions_dir
-from promptkit.sets import ClassEntry, DescriptorSet, mixed_extras_problem, set_from_dict
-from promptkit.tokens import check_description
+from promptkit.sets import ClassEntry, DescriptorSet, mixed_extras_problem, normalise_text, set_from_dict
+from promptkit.tokens import check_description, join_descriptors
 
 __all__ = ["ClassEntry", "DescriptorSet", "SetSummary", "Store", "is_bare_version", "resolve_store_root"]
 
@@ -144,13 +144,16 @@ class Store:
         """Validate and write the next version of `class_set`; returns it with version and hash.
 
         Every description, negative description and variant must be non-empty and fit the budget;
-        negatives and variants must be on every class or on none."""
+        negatives and variants must be on every class or on none. The description is what trains;
+        descriptors, when given, must be exactly what it is made of (joined in order)."""
         check_set_name(class_set)
         self._check_classes(class_set, [entry.name for entry in classes])
         for entry in classes:
             entry.tokens = _checked_tokens(entry.description, n_ctx, entry.name)
+            _check_derived(entry.description, entry.descriptors, repr(entry.name))
             if entry.negative is not None:
                 entry.negative.tokens = _checked_tokens(entry.negative.description, n_ctx, f"{entry.name} (negative)")
+                _check_derived(entry.negative.description, entry.negative.descriptors, f"{entry.name!r} (negative)")
             for number, variant in enumerate(entry.variants, start=1):
                 _checked_tokens(variant, n_ctx, f"{entry.name} (variant {number})")
         mixed = mixed_extras_problem(list(classes))
@@ -270,6 +273,27 @@ def _checked_tokens(description: str, n_ctx: int, label: str) -> int:
     if not description.strip():
         raise StoreError(f"class {label!r} has an empty description")
     return used
+
+
+def _check_derived(description: str, descriptors: list[str], label: str) -> None:
+    """StoreError when `descriptors` are given but do not join into `description` (ignoring case,
+    whitespace and the final full stop): one of the two was edited without the other."""
+    if not descriptors:
+        return
+    joined = join_descriptors(descriptors)
+    if _comparable(joined) != _comparable(description):
+        raise StoreError(
+            f"class {label}: description {_shown(description)} is not its descriptors joined ({_shown(joined)}); "
+            "the description is what trains: edit both together, or remove 'descriptors' to keep the description as written"
+        )
+
+
+def _comparable(text: str) -> str:
+    return normalise_text(text).rstrip(" .;,")
+
+
+def _shown(text: str, limit: int = 70) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 def _check_provenance(provenance: dict) -> None:

@@ -53,6 +53,7 @@ def test_csv_rows_are_put_in_label_order(store, tmp_path):
 def test_hand_edited_json(store, tmp_path):
     data = store.load("mafw/v1").to_dict()
     data["classes"][3]["description"] = "brows pulled down hard, glaring eyes, bared teeth."
+    data["classes"][3].pop("descriptors")  # the description, as written, is the text; no stale descriptors
     path = tmp_path / "edited.json"
     path.write_text(json.dumps(data))
     ds = import_set(path, store, source="hand-edited")
@@ -133,3 +134,24 @@ def test_an_edited_provenance_is_still_refused(store):
     ds.path.write_text(json.dumps(data))
     with pytest.raises(CorruptSetError, match="modified after it was written"):
         store.load("mine/v1")
+
+
+@pytest.mark.parametrize("edit", ["description", "descriptors"])
+def test_a_hand_edit_of_one_field_only_is_refused_in_one_line(tmp_path, edit):
+    from fake_llm import run_cli
+
+    data = Store(tmp_path / "store").load("mafw/v1").to_dict()
+    anger = data["classes"][3]
+    if edit == "description":  # the text that trains changed, the descriptors went stale
+        anger["description"] = "brows pulled down hard, glaring eyes, bared teeth."
+    else:  # a descriptor added, the text that trains left as it was
+        anger["descriptors"].append("bared teeth")
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))
+    result = run_cli("add", path, "--store", tmp_path / "store")
+    assert result.code == 1 and result.err.startswith("error: ") and result.err.count("\n") == 1, result.err
+    assert "class 'anger'" in result.err and "is not its descriptors joined" in result.err
+    assert not (tmp_path / "store" / "mafw").exists()
+    anger["description"] = ", ".join(anger["descriptors"]) + "."  # both edited together: stored
+    path.write_text(json.dumps(data))
+    assert run_cli("add", path, "--store", tmp_path / "store").code == 0
