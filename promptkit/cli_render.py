@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.table import Table
 from rich.text import Text
 
@@ -59,10 +61,11 @@ def provenance_lines(ds: DescriptorSet) -> list[str]:
     return lines
 
 
-def list_table(rows: list[SetSummary]) -> Table:
-    table = Table(title="descriptor sets")
+def list_table(rows: list[SetSummary], root: Path, shipped_root: Path) -> Table:
+    """One row per set; "where" says shipped (read-only) or the user store's folder."""
+    table = Table(title="descriptor sets", caption=f"user store: {root}\nshipped (read-only): {shipped_root}")
     for column in ("set", "classes", "source", "model", "created", "where"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
         where = "shipped" if row.shipped else str(row.path.parent.parent)
         if row.problem:
