@@ -72,6 +72,8 @@ def generate(
                             samples=samples, n_ctx=contexts, llm=llm, negatives=negatives,
                             negative_template=negative_template, variants=variants)
     result = generate_set(config, _store(store))
+    for note in result.provenance.get("screened", []):  # what the answer checks dropped, on stderr
+        typer.echo(f"note: {note}", err=True)
     if as_json:
         _echo_json(result.to_dict())
         return
