@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.table import Table
 from rich.text import Text
 
@@ -61,9 +59,9 @@ def provenance_lines(ds: DescriptorSet) -> list[str]:
     return lines
 
 
-def list_table(rows: list[SetSummary], root: Path, shipped_root: Path) -> Table:
+def list_table(rows: list[SetSummary]) -> Table:
     """One row per set; "where" says shipped (read-only) or the user store's folder."""
-    table = Table(title="descriptor sets", caption=f"user store: {root}\nshipped (read-only): {shipped_root}")
+    table = Table(title="descriptor sets")
     for column in ("set", "classes", "source", "model", "created", "where"):
         table.add_column(column, overflow="fold")
     for row in rows:

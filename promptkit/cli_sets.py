@@ -99,7 +99,8 @@ def list_sets(
     if not rows:
         typer.echo(f"no descriptor sets yet in {the_store.root}: run `promptkit generate --classes mafw`")
         return
-    _console().print(cli_render.list_table(rows, the_store.root, the_store.shipped_root))
+    _console().print(cli_render.list_table(rows))
+    typer.echo(f"user store: {the_store.root}\nshipped (read-only): {the_store.shipped_root}")
 
 
 def show(
