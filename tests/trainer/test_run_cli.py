@@ -55,6 +55,7 @@ def test_checkpoints_carry_what_a_rebuild_needs(finished_run):
     assert last["kind"] == "run" and last["epoch"] == 2 and {"optimizer", "scheduler", "rng"} <= set(last)
     model = trainer.load_model(finished_run / "best.pt")
     assert not model.training and model.texts.classes[0] == "happiness"
+    assert model.classes == tuple(model.texts.classes) and len(model.classes) == 7
 
 
 def test_eval_and_predict(finished_run, clips, capsys, tmp_path):
