@@ -60,9 +60,10 @@ def provenance_lines(ds: DescriptorSet) -> list[str]:
 
 
 def list_table(rows: list[SetSummary]) -> Table:
+    """One row per set; "where" says shipped (read-only) or the user store's folder."""
     table = Table(title="descriptor sets")
     for column in ("set", "classes", "source", "model", "created", "where"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
         where = "shipped" if row.shipped else str(row.path.parent.parent)
         if row.problem:

@@ -230,7 +230,8 @@ class TextConfig:
         "--descriptions", help="Descriptor set: v2 | mafw/v2 | path.json.", commands=BOTH))
     template: str | None = None
     store: str | None = field(default=None, metadata=switch(
-        "--store", help="Descriptor store folder (default ./descriptions, then the shipped sets).", commands=BOTH))
+        "--store", commands=BOTH, help="Your descriptor store (default $PROMPTKIT_STORE, else $XDG_DATA_HOME/promptkit "
+        "or ~/.local/share/promptkit); shipped sets are read too."))
 
     def __post_init__(self) -> None:
         if self.source not in TEXT_SOURCES:
