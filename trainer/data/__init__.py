@@ -8,8 +8,7 @@ the dataset and augmentation registries in `trainer.data.registry`. The names lo
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from trainer.lazy import lazy_names
 
 _WHERE = {
     "ClipRecord": "trainer.data.annotations",
@@ -21,9 +20,4 @@ _WHERE = {
 }
 
 __all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'trainer.data' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _WHERE)

@@ -6,8 +6,7 @@ config and its declared switches, which the CLI is built from) does not import t
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from trainer.lazy import lazy_names
 
 _WHERE = {
     "ClassTexts": "trainer.model.texts",
@@ -22,9 +21,4 @@ _WHERE = {
 }
 
 __all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'trainer.model' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _WHERE)
