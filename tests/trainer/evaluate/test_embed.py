@@ -88,6 +88,7 @@ def test_pt_and_parquet_hold_the_same_vectors(embedded, tmp_path):
         (["dfew/v1", "--format", "csv"], "--format must be one of npy, pt, parquet"),
         (["dfew/v9"], "dfew/v9"),
         (["dfew/v1", "--backbone", "ViT-Nope"], "ViT-Nope"),
+        (["dfew/v1", "--backbone", "ViT-Nope-99"], "unknown model: open_clip does not know the backbone 'ViT-Nope-99'"),
         (["dfew/v1", "--top-k", "0"], "--top-k"),
     ],
 )
@@ -111,8 +112,7 @@ def test_an_out_that_cannot_be_written_is_one_error_line(tmp_path):
 
 
 def test_interpret_output_that_cannot_be_written_is_an_eval_error(tmp_path):
-    from promptkit.errors import EvalError
-
+    from trainer.errors import EvalError
     from trainer.evaluate.interpret import InterpretResult, save_interpretation
 
     blocker = tmp_path / "a-file"
