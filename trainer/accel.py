@@ -1,5 +1,6 @@
-"""GPU throughput switches of `trainer run`: where train frames are decoded (`data.decode`),
-`torch.compile` (`compile`), the fused optimiser step, and the step figures kept on the device.
+"""GPU throughput switches of `trainer run`: where train frames are decoded (`--decode`,
+`data.decode`), `torch.compile` (`--compile`), the fused optimiser step, and the step figures kept
+on the device.
 
 - `data.decode`: `cpu` (the default: loader workers decode and augment), `gpu` (workers ship JPEG
   bytes; `trainer.data.batched` decodes with nvJPEG and augments batched on the device), `auto`

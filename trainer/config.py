@@ -94,7 +94,9 @@ class DataConfig:
     balanced_sampling: bool = field(default=False, metadata=switch(  # p(clip) = 1 / (clips of its class)
         "--balanced-sampling", help="Draw train clips class-balanced (seeded per epoch).", summary=True))
     test_views: str = field(default="1x1", metadata=switch("--test-views", help=TEST_VIEWS_HELP, summary=True))
-    decode: str = "cpu"  # train frames: cpu (workers decode + augment) | gpu (batched on the device) | auto
+    decode: str = field(default="cpu", metadata=switch(  # trainer.accel, trainer.data.batched
+        "--decode", help="cpu | gpu | auto: where train JPEG frames are decoded and augmented "
+        "(gpu: batched on the GPU with nvJPEG; auto: gpu on CUDA)."))
 
     def __post_init__(self) -> None:
         parse_views(self.test_views)
@@ -267,7 +269,8 @@ class RunConfig:
         "--ckpt-every-steps", help="Also save last.pt every N optimiser steps."))
     logger: str = field(default="none", metadata=switch(  # trainer.tracking
         "--logger", help="none | tensorboard | wandb | mlflow (files under the run folder)."))
-    compile: bool = False  # torch.compile the image encoder and the temporal model (trainer.accel)
+    compile: bool = field(default=False, metadata=switch(  # trainer.accel
+        "--compile/--no-compile", help="torch.compile the image encoder and the temporal model."))
 
     def __post_init__(self) -> None:
         if isinstance(self.data, dict):

@@ -31,7 +31,7 @@ def _args(clips, out, *extra):
 
 
 def test_decode_gpu_without_cuda_is_one_line(clips, tmp_path, capsys):
-    assert _cli(_args(clips, tmp_path / "r", "--set", "data.decode=gpu")) == 1
+    assert _cli(_args(clips, tmp_path / "r", "--decode", "gpu")) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--decode gpu needs CUDA" in err[0] and "Traceback" not in err[0]
 
@@ -113,7 +113,7 @@ def test_a_broken_compiler_is_one_line(clips, tmp_path, capsys, monkeypatch):
     inductor = pytest.importorskip("torch._inductor.config")
     monkeypatch.setattr(inductor.cpp, "cxx", ("/nonexistent/g++",))
     torch._dynamo.reset()
-    assert _cli(_args(clips, tmp_path / "r", "--set", "compile=true")) == 1
+    assert _cli(_args(clips, tmp_path / "r", "--compile")) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: --compile failed") and "run without --compile" in err[-1]
     assert not any("Traceback" in line for line in err)
