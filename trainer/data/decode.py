@@ -17,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -191,13 +191,15 @@ def _outward(index: int, count: int):
 
 
 def _read_nearest(frames: list[Path], index: int, cache: dict, stats: LoadStats,
-                  draft: int | None) -> np.ndarray:
+                  draft: int | None, read: Callable[[Path], Any] | None = None) -> Any:
+    """Frame `index` read with `read` (default: `read_image` at `draft`), or the nearest readable
+    frame of the clip in its place (counted in `stats`, logged); DataError when none reads."""
     if index in cache:
         return cache[index]
     first_error = None
     for j in _outward(index, len(frames)):
         try:
-            image = cache[j] if j in cache else read_image(frames[j], draft)
+            image = cache[j] if j in cache else read(frames[j]) if read else read_image(frames[j], draft)
         except Exception as exc:  # noqa: BLE001 - decoders raise IndexError, struct.error, ... on damage
             first_error = first_error or reason(exc)
             stats.bad_files.add(frames[j])

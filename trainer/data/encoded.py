@@ -17,7 +17,6 @@ the device side.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,12 +24,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from trainer.data.decode import _outward, is_video, list_frames, read_image
+from trainer.data.decode import _read_nearest, is_video, list_frames, read_image
 from trainer.data.sampling import segment_indices
 from trainer.data.transforms import AugmentDraw, draw_augment
 from trainer.errors import DataError
-
-log = logging.getLogger(__name__)
 
 JPEG, RAW = 0, 1  # how a frame travels: JPEG bytes, or raw (H, W, 3) uint8 pixels
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (size inside)
@@ -80,38 +77,18 @@ class EncodedClip:
     picks: np.ndarray  # (T,) the sampled frame indices (folder clips), -1 for decoded clips
 
 
-def _frame(path: Path) -> tuple[np.ndarray, int, tuple[int, int]] | None:
+def _frame(path: Path) -> tuple[np.ndarray, int, tuple[int, int]]:
     """A frame file as it travels: JPEG bytes with their header size, or CPU-decoded raw pixels;
-    None when unreadable."""
+    raises on an unreadable file (the nearest-frame rule of `_read_nearest` takes it from there)."""
     if is_jpeg_name(path):
         data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
         if data[:2].tobytes() == b"\xff\xd8":  # a JPEG: its header must read and its end be there
             size = jpeg_size(data)
-            return None if size is None else (data, JPEG, size)
-    try:  # not a JPEG (a PNG folder, or a file named .jpg that is not one): the CPU path's reader
-        image = read_image(path)  # PNG and other non-JPEG frames: decoded here, on the CPU
-    except Exception:  # noqa: BLE001 - decoders raise many types on damage
-        return None
+            if size is None:
+                raise OSError("its JPEG header cannot be read or the file is cut short")
+            return data, JPEG, size
+    image = read_image(path)  # not a JPEG (a PNG folder, or a file named .jpg that is not one): on the CPU
     return np.ascontiguousarray(image).reshape(-1), RAW, image.shape[:2]
-
-
-def _nearest_frame(frames: list[Path], index: int, cache: dict, stats) -> tuple[np.ndarray, int, tuple[int, int]]:
-    """Frame `index`, or the nearest readable one of the clip (counted in `stats`, as the CPU path)."""
-    if index in cache:
-        return cache[index]
-    for j in _outward(index, len(frames)):
-        got = cache[j] if j in cache else _frame(frames[j])
-        if got is None:
-            stats.bad_files.add(frames[j])
-            continue
-        cache[j] = got
-        if j != index:
-            stats.replaced_frames += 1
-            log.warning("unreadable frame %s; using %s instead (%d frames replaced so far)",
-                        frames[index], frames[j].name, stats.replaced_frames)
-        cache[index] = got
-        return got
-    raise DataError(f"clip {frames[index].parent} has no readable frame")
 
 
 def encode_clip(dataset, index: int, epoch: int) -> EncodedClip:
@@ -130,7 +107,7 @@ def encode_clip(dataset, index: int, epoch: int) -> EncodedClip:
         picks = segment_indices(len(frames), num_segments=dataset.num_segments, train=dataset.train, rng=rng,
                                 view=0, views=dataset.views[0])
         cache: dict = {}
-        got = [_nearest_frame(frames, int(i), cache, dataset.stats) for i in picks]
+        got = [_read_nearest(frames, int(i), cache, dataset.stats, None, read=_frame) for i in picks]
         buffers, kinds, sizes = [g[0] for g in got], [g[1] for g in got], [g[2] for g in got]
     draw = None
     if dataset.train and dataset.preset is not None:
