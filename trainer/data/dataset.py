@@ -95,6 +95,7 @@ class VideoClipDataset(Dataset):
         self.frame_order = frame_order
         self.face_margin = face_margin
         self.detector = FaceDetector() if face_crop else None
+        self.face_found: dict[int, bool] = {}  # with face_crop: per clip index, whether a face was found (this process)
         self.epoch = 0
         self.start_index = 0
         self.stats = LoadStats()
@@ -167,6 +168,7 @@ class VideoClipDataset(Dataset):
             clip = load_frames(frames, pick(len(frames)), self.stats, draft)
         if self.detector is not None:
             clip, found = crop_faces(clip, self.detector, self.face_margin)
+            self.face_found[index] = found or self.face_found.get(index, False)  # any test view with a face
             if not found:
                 self.stats.no_face += 1
                 log.warning("no face found in %s; using the full frames (%d clips so far)",
