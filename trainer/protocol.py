@@ -21,6 +21,7 @@ from trainer.distributed import DistContext, barrier, broadcast_object
 from trainer.engine import Trainer, seeded
 from trainer.inputs import resolve_inputs
 from trainer.report import protocol_rows, write_json, write_protocol_csv
+from trainer.report_html import write_report
 from trainer.tracking import check_logger
 
 
@@ -78,10 +79,12 @@ def plan_protocol(config: RunConfig, run_dir: Path, folds: Sequence[int] | None,
 
 def run_protocol(plan: Sequence[SubRun], run_one: Callable[[SubRun], dict], run_dir: Path,
                  write: bool = True) -> list[dict]:
-    """Run each sub-run (skipping finished ones), then write protocol.csv / protocol.json.
+    """Run each sub-run (skipping finished ones; each new one gets its report.html), then write
+    protocol.csv / protocol.json and the protocol's report.html.
 
     `run_one(sub)` trains and returns the sub-run's summary (with `uar`, `war`).
-    Returns one result per sub-run: `{"fold", "seed", "uar", "war", "run_dir", "skipped"}`.
+    Returns one result per sub-run: `{"fold", "seed", "uar", "war", "run_dir", "skipped"}` (fold
+    None for a run from list files, which have no folds).
     """
     results = []
     for sub in plan:
@@ -92,12 +95,16 @@ def run_protocol(plan: Sequence[SubRun], run_one: Callable[[SubRun], dict], run_
         else:
             summary = run_one(sub)
             skipped = False
-        results.append({"fold": sub.fold, "seed": sub.seed, "uar": summary["uar"], "war": summary["war"],
+            if write:
+                write_report(sub.run_dir)
+        fold = sub.fold if sub.config.data.dataset else None  # list files have no folds
+        results.append({"fold": fold, "seed": sub.seed, "uar": summary["uar"], "war": summary["war"],
                         "run_dir": str(sub.run_dir), "skipped": skipped})
     if write and len(plan) > 1:
         write_protocol_csv(run_dir / "protocol.csv", results)
         rows, agg = protocol_rows(results)
         write_json(run_dir / "protocol.json", {"runs": rows, "mean_std": agg})
+        write_report(run_dir)
     return results
 
 
@@ -111,7 +118,7 @@ def _finished_summary(path: Path) -> dict:
 
 RUN_DIRS = ("tensorboard", "wandb", "mlruns")  # logger folders (trainer.tracking)
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "summary.json", "config.json", "confusion.csv",
-             "confusion.png", "curves.png", "protocol.csv", "protocol.json", "plan.json")
+             "confusion.png", "curves.png", "protocol.csv", "protocol.json", "plan.json", "report.html")
 
 
 def prepare_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:

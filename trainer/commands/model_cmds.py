@@ -51,13 +51,13 @@ def import_official(
 
 
 def info(
-    checkpoint: Annotated[Path, typer.Argument(help="A native checkpoint (import-official output or a run checkpoint).")],
+    checkpoint: Annotated[Path, typer.Argument(help="A native checkpoint (import-official output or a run checkpoint), a run folder or an exported folder.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Show a checkpoint's model config, class texts and preprocessing."""
-    from trainer.model.checkpoint import describe_checkpoint
+    from trainer.model.sources import describe
 
-    summary = describe_checkpoint(checkpoint)
+    summary = describe(checkpoint)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return

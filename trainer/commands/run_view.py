@@ -115,7 +115,7 @@ def protocol_table(results: Sequence[dict[str, Any]], run_dir: Path) -> Table:
     for name in ("fold", "seed", "UAR %", "WAR %"):
         table.add_column(name, justify="right")
     for row in rows:
-        table.add_row(str(row["fold"]), str(row["seed"]), f"{row['uar']:.2f}", f"{row['war']:.2f}")
+        table.add_row("-" if row["fold"] is None else str(row["fold"]), str(row["seed"]), f"{row['uar']:.2f}", f"{row['war']:.2f}")
     if len(rows) > 1:
         table.add_section()
         table.add_row("mean ± std", "", f"{agg['uar']['mean']:.2f} ± {agg['uar']['std']:.2f}",
@@ -144,6 +144,10 @@ def predict_table(result: Sequence[dict[str, Any]]) -> Table:
     for name in classes:
         table.add_column(name, justify="right")
     table.add_column("prediction")
+    faces = any("face_found" in row for row in result)  # --face-crop: whether a face was found and cropped
+    if faces:
+        table.add_column("face")
     for row in result:
-        table.add_row(row["clip"], *[f"{row['probabilities'][c]:.3f}" for c in classes], row["prediction"])
+        face = ["cropped" if row.get("face_found") else "none found, full frames"] if faces else []
+        table.add_row(row["clip"], *[f"{row['probabilities'][c]:.3f}" for c in classes], row["prediction"], *face)
     return table

@@ -276,10 +276,10 @@ def looks_official(path: Path) -> bool:
     return isinstance(obj, dict) and _has_official_keys(obj)
 
 
-def describe_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+def describe_checkpoint(path: str | os.PathLike[str], obj: dict[str, Any] | None = None) -> dict[str, Any]:
     """A summary of a native checkpoint without building the model: config, texts, sizes (of the
-    delta only, for a delta checkpoint), base weights, extras."""
-    obj = read_native(path)
+    delta only, for a delta checkpoint), base weights, extras (`obj`: the file's dict, already read)."""
+    obj = read_native(path) if obj is None else obj
     payload = obj["model"]
     if not isinstance(payload, dict) or "config" not in payload or "state_dict" not in payload:
         raise CheckpointError(f"{path} holds a malformed model payload")

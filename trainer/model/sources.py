@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from trainer.errors import CheckpointError
-from trainer.model.checkpoint import model_from_payload, read_native
+from trainer.model.checkpoint import describe_checkpoint, model_from_payload, read_native
 from trainer.model.dferclip import DFERCLIP
 from trainer.model.hf_folder import CONFIG_NAME, WEIGHTS_NAME, is_hf_folder, read_hf_folder
 
@@ -71,3 +71,9 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu",
     obj, resolved = read_source(path)
     model = model_from_payload(obj["model"], base_weights=base_weights, what=str(resolved))
     return model.to(device).eval()
+
+
+def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """`describe_checkpoint` of any source (`trainer info`): a .pt, a run folder or an exported folder."""
+    obj, resolved = read_source(path)
+    return describe_checkpoint(resolved, obj)
