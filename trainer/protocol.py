@@ -79,8 +79,7 @@ def plan_protocol(config: RunConfig, run_dir: Path, folds: Sequence[int] | None,
 
 def run_protocol(plan: Sequence[SubRun], run_one: Callable[[SubRun], dict], run_dir: Path,
                  write: bool = True) -> list[dict]:
-    """Run each sub-run (skipping finished ones; each new one gets its report.html), then write
-    protocol.csv / protocol.json and the protocol's report.html.
+    """Run each sub-run (skipping finished ones), then write protocol.csv / protocol.json.
 
     `run_one(sub)` trains and returns the sub-run's summary (with `uar`, `war`).
     Returns one result per sub-run: `{"fold", "seed", "uar", "war", "run_dir", "skipped"}` (fold
@@ -95,8 +94,6 @@ def run_protocol(plan: Sequence[SubRun], run_one: Callable[[SubRun], dict], run_
         else:
             summary = run_one(sub)
             skipped = False
-            if write:
-                write_report(sub.run_dir)
         fold = sub.fold if sub.config.data.dataset else None  # list files have no folds
         results.append({"fold": fold, "seed": sub.seed, "uar": summary["uar"], "war": summary["war"],
                         "run_dir": str(sub.run_dir), "skipped": skipped})
@@ -104,7 +101,6 @@ def run_protocol(plan: Sequence[SubRun], run_one: Callable[[SubRun], dict], run_
         write_protocol_csv(run_dir / "protocol.csv", results)
         rows, agg = protocol_rows(results)
         write_json(run_dir / "protocol.json", {"runs": rows, "mean_std": agg})
-        write_report(run_dir)
     return results
 
 
@@ -203,7 +199,8 @@ def train_one(sub: SubRun, ctx, progress=None, resume: bool = False) -> dict:
 def start_run(config: RunConfig, run_dir: Path, folds: Sequence[int] | None = None,
               seeds: Sequence[int] | None = None, *, resume: bool = False, overwrite: bool = False,
               ctx=None, progress=None) -> list[dict]:
-    """`trainer run`: prepare the folder, save config + plan, run every (fold, seed); return results."""
+    """`trainer run`: prepare the folder, save config + plan, run every (fold, seed); return results.
+    Every finished run and the protocol get their report.html (`trainer.report_html`)."""
     ctx = ctx or DistContext()
     check_logger(config.logger)  # a missing logger package: one error before anything is written
     problem = None
@@ -226,14 +223,20 @@ def start_run(config: RunConfig, run_dir: Path, folds: Sequence[int] | None = No
     def run_one(sub: SubRun) -> dict:
         if progress is not None and len(plan) > 1 and ctx.is_main:
             progress.note(f"fold {sub.fold}, seed {sub.seed} -> {sub.run_dir}")
-        return train_one(sub, ctx, progress, resume=resume)
+        summary = train_one(sub, ctx, progress, resume=resume)
+        if ctx.is_main:
+            write_report(sub.run_dir)  # report.html of the finished run
+        return summary
 
     try:
-        return run_protocol(plan, run_one, run_dir, write=ctx.is_main)
+        results = run_protocol(plan, run_one, run_dir, write=ctx.is_main)
     except BaseException:
         if ctx.is_main and fresh:
             _forget_unstarted_run(run_dir, keep_folder=existed)
         raise
+    if ctx.is_main and len(plan) > 1:
+        write_report(run_dir)  # the protocol's page: folds x seeds, mean ± std, the paper's numbers
+    return results
 
 
 def _forget_unstarted_run(run_dir: Path, keep_folder: bool) -> None:
