@@ -1,6 +1,8 @@
 """Using a trained model: `trainer eval` (metrics on a clip list) and `trainer predict` (per-class
 probabilities for clips). Both read any native checkpoint: a run's best.pt / last.pt, a model
-saved by `save_model`, or an authors' checkpoint converted with `trainer import-official`; a PEFT
+saved by `save_model`, an authors' checkpoint converted with `trainer import-official`, or a folder
+written by `trainer export --format hf` (`trainer.model.sources`; predict also runs an exported
+.onnx file, through `trainer.Predictor`); a PEFT
 delta checkpoint is built over its base weights (`base_weights` says where they are, if they moved).
 Both take the test views of `trainer run` (`test_views` "CLIPSxCROPS", parsed by
 `trainer.config.parse_views`, sampled by the dataset, logits averaged by `trainer.scoring.evaluate`).
