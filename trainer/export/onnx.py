@@ -96,6 +96,7 @@ def export_onnx(source: str | Path, out: str | Path, *, base_weights: str | None
         start = time.perf_counter()
         diff, batches = verify(wrapper, tmp, frames, model.image_size)
         verified = time.perf_counter() - start
+        os.chmod(tmp, 0o644)  # mkstemp made it private; an export is meant to be shared
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
