@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from trainer.errors import ReportError
+from trainer.model.tinyface import file_sha256
 from trainer.report import _write, confusion_figure, curves_figure, protocol_rows, read_metrics_jsonl, row_normalised, software_versions
 
 REPORT_NAME = "report.html"
@@ -80,16 +81,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ReportError(f"{path} does not hold a JSON object")
     return data
-
-
-def _sha256(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return "sha256:" + h.hexdigest()
 
 
 def _class_texts(run_dir: Path) -> dict[str, Any] | None:
@@ -172,9 +163,8 @@ def _provenance(run_dir: Path, summary: dict[str, Any], config: dict[str, Any]) 
             ["descriptor set", (summary.get("text") or {}).get("content_hash")],
             ["config.json (canonical JSON)", "sha256:" + hashlib.sha256(canonical).hexdigest()]]
     for name in ("best.pt", "last.pt"):
-        digest = _sha256(run_dir / name)
-        if digest:
-            rows.append([name, digest])
+        if (run_dir / name).is_file():
+            rows.append([name, file_sha256(run_dir / name)])
     rows.append(["parameters (trainable / total)", f"{summary.get('trainable_params')} / {summary.get('total_params')}"])
     recorded = summary.get("versions")
     versions = recorded or software_versions()

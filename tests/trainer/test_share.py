@@ -166,6 +166,9 @@ def test_bad_export_inputs_give_one_line(run, hf, capsys, tmp_path, monkeypatch)
     _one_line(capsys, "predict", broken, "nowhere", words=("sha256", "changed or damaged"))
     (broken / "model.safetensors").unlink()
     _one_line(capsys, "info", broken, words=("model.safetensors is missing",))
+    shutil.copy(hf / "model.safetensors", broken / "model.safetensors")
+    (broken / "config.json").unlink()
+    _one_line(capsys, "eval", broken, "--test-list", "x.txt", words=("no config.json written by `trainer export`",))
 
     real_import = builtins.__import__
 
