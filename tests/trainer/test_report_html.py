@@ -60,9 +60,7 @@ def test_a_run_from_list_files_shows_no_fold(protocol, capsys):
     assert [r["fold"] for r in rows] == [None, None]
     assert (protocol / "protocol.csv").read_text().splitlines()[1].startswith(",1,")
     code, out, _ = cli(capsys, "run", "--resume", "--out", protocol, "--quiet")  # both finished: the table only
-    assert code == 0
-    rows = [line.split("│")[1].strip() for line in out.splitlines() if "│" in line and "mean" not in line]
-    assert rows == ["-", "-"], out
+    assert code == 0 and "fold" not in out and "seed" in out
 
 
 def test_protocol_report_sets_the_paper_numbers_beside_the_mean(tmp_path):

@@ -81,6 +81,20 @@ def known_backbones() -> list[str]:
     return [TINY, TINYFACE, *open_clip.list_models()]
 
 
+def weights_fit(backbone: str, pretrained: str | None) -> bool:
+    """Whether `pretrained`, set for another backbone (a preset's), also names weights of `backbone`:
+    a pretrained tag that `backbone` knows. A file or folder belongs to the backbone it was set for."""
+    if pretrained is None:
+        return True
+    if backbone == TINYFACE:
+        return pretrained == SHIPPED_TAG
+    if backbone == TINY:
+        return False
+    from open_clip.pretrained import list_pretrained_tags_by_model
+
+    return pretrained in list_pretrained_tags_by_model(backbone)
+
+
 def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
     """Build the CLIP named by `cfg.backbone`; load `cfg.pretrained` unless `load_weights` is False."""
     from open_clip.model import CLIP
@@ -117,7 +131,8 @@ def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
             mean = tuple(tag_cfg.get("mean", mean))
             std = tuple(tag_cfg.get("std", std))
     elif load_weights and cfg.backbone not in (TINY, TINYFACE):
-        log.warning("no pretrained weights given for %s: the backbone starts from random weights", cfg.backbone)
+        log.warning("no pretrained weights given for %s: the backbone starts from random weights "
+                    "(--pretrained FILE_OR_TAG loads some)", cfg.backbone)
     if cfg.grad_checkpointing:
         clip.set_grad_checkpointing(True)
     size = clip.visual.image_size

@@ -300,7 +300,22 @@ def describe_checkpoint(path: str | os.PathLike[str], obj: dict[str, Any] | None
         "base_weights": payload.get("base_weights"),  # a delta's base (ref and sha256), None for full weights
         "extra_keys": sorted(extras),
         "imported_from": extras.get("imported_from"),
+        "kind": extras.get("kind"),  # run (last.pt) | model (best.pt, save_model) | None (imported)
+        "epoch": extras.get("epoch"),
+        "metrics": _metrics_of(extras),
     }
+
+
+def _metrics_of(extras: dict[str, Any]) -> dict[str, Any] | None:
+    """The test (and val) UAR / WAR a run checkpoint was saved with: best.pt records its epoch's
+    metrics, last.pt the history of every epoch (its last entry)."""
+    record = extras.get("metrics")
+    if not isinstance(record, dict) and extras.get("history"):
+        record = extras["history"][-1]
+    if not isinstance(record, dict):
+        return None
+    return {split: {k: record[split][k] for k in ("uar", "war")} for split in ("test", "val")
+            if isinstance(record.get(split), dict)}
 
 
 # ---------------------------------------------------------------------- RNG state
