@@ -109,6 +109,11 @@ def test_onnx_export_matches_pytorch_and_predict_runs_it(run, hf, clips, capsys,
     for row, probs in zip(got, expected):
         assert row["prediction"] == max(probs, key=probs.get)
         assert max(abs(row["probabilities"][c] - probs[c]) for c in probs) < 1e-4
+    assert onnx_file.stat().st_mode & 0o777 == 0o644  # shared like every other output, not private
+    with pytest.raises(CheckpointError, match="ONNX export: only `trainer predict` and trainer.Predictor"):
+        trainer.load_model(onnx_file)  # PyTorch is needed there, the graph is not enough
+    with pytest.raises(ExportError, match="unknown --format"):
+        export_model(hf, "torchscript", tmp_path / "x")
 
 
 def test_predictor_scores_one_clip_or_a_batch_from_any_source(run, hf, clips):
@@ -181,12 +186,3 @@ def test_bad_export_inputs_give_one_line(run, hf, capsys, tmp_path, monkeypatch)
     _one_line(capsys, "export", run, "--format", "onnx", "--out", tmp_path / "m.onnx",
               words=("onnxruntime", "dferclip-toolkit[onnx]"))
     assert not (tmp_path / "m.onnx").exists()
-
-
-def test_an_onnx_file_is_refused_where_pytorch_is_needed(hf, tmp_path):
-    path = tmp_path / "m.onnx"
-    export_model(hf, "onnx", path)
-    with pytest.raises(CheckpointError, match="ONNX export: only `trainer predict` and trainer.Predictor"):
-        trainer.load_model(path)
-    with pytest.raises(ExportError, match="unknown --format"):
-        export_model(hf, "torchscript", tmp_path / "x")
