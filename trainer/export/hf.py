@@ -44,7 +44,8 @@ def export_hf(source: str | Path, out: str | Path, *, base_weights: str | None =
     num_segments = (obj.get("preprocessing") or {}).get("num_segments") or model.config.num_frames
     source_info = {"path": str(resolved), "kind": obj.get("kind"), "epoch": facts.get("epoch"),
                    "delta_base": (obj["model"].get("base_weights") or None)}
-    meta = {"text": obj.get("text"), "num_segments": num_segments, "source": source_info}
+    meta = {"text": obj.get("text"), "num_segments": num_segments, "source": source_info,
+            "run_config": obj.get("run_config")}
     config = write_hf_folder(model, out, meta)
     card = model_card(out.name or str(out), config, facts, license_id)
     try:

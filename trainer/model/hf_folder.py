@@ -50,7 +50,7 @@ def is_hf_folder(path: str | Path) -> bool:
 
 def hf_config(model: DFERCLIP, meta: dict[str, Any], weights_sha256: str) -> dict[str, Any]:
     """config.json's content for `model`; `meta` adds `text` (descriptor set id and hash),
-    `num_segments` (frames sampled per clip) and `source` (what was exported)."""
+    `num_segments` (frames sampled per clip), `source` (what was exported) and `run_config`."""
     classes = list(model.texts.classes)
     pre = model.preprocessing()
     pre["num_segments"] = int(meta.get("num_segments") or model.config.num_frames)
@@ -69,6 +69,7 @@ def hf_config(model: DFERCLIP, meta: dict[str, Any], weights_sha256: str) -> dic
         "preprocessing": pre,
         "weights": {"file": WEIGHTS_NAME, "sha256": weights_sha256, "dtype": "float32"},
         "source": meta.get("source"),
+        "run_config": meta.get("run_config"),  # the run that trained it (eval's default test list), or None
     }
 
 
@@ -133,7 +134,8 @@ def read_hf_folder(path: str | Path) -> dict[str, Any]:
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "model": payload,
             "classes": list(config.get("classes") or config["texts"].get("classes") or []),
             "text": {k: v for k, v in (config.get("descriptor_set") or {}).items() if k != "texts"},
-            "preprocessing": pre, "exported": {"folder": str(folder), "source": config.get("source")}}
+            "preprocessing": pre, "run_config": config.get("run_config"),
+            "exported": {"folder": str(folder), "source": config.get("source")}}
 
 
 __all__ = ["HF_FORMAT", "CONFIG_NAME", "WEIGHTS_NAME", "CARD_NAME", "is_hf_folder", "write_hf_folder",
