@@ -26,13 +26,14 @@ from trainer.scoring import evaluate, split_metrics
 
 
 def load_for_inference(path: str | Path, device: torch.device, base_weights: str | None = None,
-                       ) -> tuple[Any, dict[str, Any], tuple[str, ...], int]:
+                       base_option: str = "--base-weights") -> tuple[Any, dict[str, Any], tuple[str, ...], int]:
     """(model in eval mode, the checkpoint dict, class names, frames per clip); `path` is a
     checkpoint file, a run folder (its best.pt, else last.pt) or an exported folder
-    (`trainer.model.sources`); `base_weights` overrides where a
-    delta checkpoint's base weights are."""
+    (`trainer.model.sources`); `base_weights` overrides where a delta checkpoint's base weights are
+    (set by the caller's option `base_option`)."""
     state, file = read_source(path)
-    model = model_from_payload(state["model"], base_weights=base_weights, what=str(file)).to(device).eval()
+    model = model_from_payload(state["model"], base_weights=base_weights, what=str(file),
+                               base_option=base_option).to(device).eval()
     classes = tuple(state.get("classes") or model.texts.classes)
     frames = int(state.get("preprocessing", {}).get("num_segments") or model.config.num_frames)
     return model, state, classes, frames

@@ -61,7 +61,7 @@ def run(
     allow_overlap: Optional[bool] = typer.Option(None, "--allow-overlap", help="Train even when clips are in both the train and the test list."),
     descriptions: Optional[str] = typer.Option(None, help="Descriptor set: v2 | mafw/v2 | path.json."),
     text: Optional[str] = typer.Option(None, help="descriptions | classnames | random_words (WaffleCLIP control) | template:NAME (e.g. template:photo_of)."),
-    store: Optional[str] = typer.Option(None, help="Descriptor store folder (default ./descriptions, then the shipped sets)."),
+    store: Optional[str] = typer.Option(None, help="Your descriptor store (default $PROMPTKIT_STORE, else $XDG_DATA_HOME/promptkit or ~/.local/share/promptkit); shipped sets are read too."),
     backbone: Optional[str] = typer.Option(None, help="open_clip model name or tiny."),
     pretrained: Optional[str] = typer.Option(None, help="Weights file or folder for the backbone (offline)."),
     epochs: Optional[int] = typer.Option(None, help="Epochs."),

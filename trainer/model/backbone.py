@@ -142,15 +142,22 @@ def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
     return Backbone(clip, size, embed_dim, tuple(mean), tuple(std), source, sha, tensors)
 
 
+def check_backbone_name(name: str) -> None:
+    """BackboneError naming close known names when `name` is neither tiny/tinyface nor an open_clip model."""
+    known = known_backbones()
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=4, cutoff=0.5)
+        hint = f"; close names: {', '.join(close)}" if close else "; see open_clip.list_models()"
+        raise BackboneError(f"unknown model: open_clip does not know the backbone {name!r}{hint}")
+
+
 def _named_model_cfg(name: str) -> dict[str, Any]:
-    import open_clip
     from open_clip.factory import get_model_config
 
-    model_cfg = get_model_config(name) if name in open_clip.list_models() else None
+    check_backbone_name(name)
+    model_cfg = get_model_config(name)
     if model_cfg is None:
-        close = difflib.get_close_matches(name, known_backbones(), n=4, cutoff=0.5)
-        hint = f"; close names: {', '.join(close)}" if close else "; see open_clip.list_models()"
-        raise BackboneError(f"open_clip does not know the backbone {name!r}{hint}")
+        raise BackboneError(f"open_clip has no config for the backbone {name!r}")
     text_cfg = model_cfg.get("text_cfg", {})
     if model_cfg.get("custom_text") or "hf_model_name" in text_cfg or "timm_model_name" in model_cfg.get("vision_cfg", {}):
         raise BackboneError(
