@@ -82,11 +82,13 @@ def export_onnx(source: str | Path, out: str | Path, *, base_weights: str | None
     meta = {"dferclip.classes": json.dumps(list(model.texts.classes)),
             "dferclip.preprocessing": json.dumps({**model.preprocessing(), "num_segments": frames}),
             "dferclip.source": str(resolved)}
+    if out.is_dir():
+        raise ExportError(f"--out {out} is a folder; give a file ending in .onnx")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     except OSError as exc:
-        raise ExportError(f"cannot create {out.parent}: {exc.strerror or exc}") from None
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -98,6 +100,8 @@ def export_onnx(source: str | Path, out: str | Path, *, base_weights: str | None
         verified = time.perf_counter() - start
         os.chmod(tmp, 0o644)  # mkstemp made it private; an export is meant to be shared
         os.replace(tmp, out)
+    except OSError as exc:  # a full disk while saving, ...: nothing half-written is left
+        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
     return {"format": "onnx", "files": [str(out)], "source": str(resolved), "export_seconds": exported,
