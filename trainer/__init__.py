@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> Any:
     # `trainer.load_model` and `trainer.Predictor` without importing torch/open_clip on `import trainer`
     if name == "load_model":  # a checkpoint file, a run folder or an exported folder
-        from trainer.model.sources import load_model
+        from trainer.model.checkpoint import load_model
 
         return load_model
     if name == "Predictor":

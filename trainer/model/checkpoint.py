@@ -254,10 +254,13 @@ def read_native(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu", *,
                base_weights: str | None = None) -> DFERCLIP:
-    """Load a native checkpoint and return the model in eval mode (`base_weights`: where a delta
-    checkpoint's base weights are, instead of its recorded ref)."""
-    obj = read_native(path)
-    model = model_from_payload(obj["model"], base_weights=base_weights, what=str(path))
+    """The model of a native checkpoint file, a run folder (its best.pt, else last.pt) or a folder
+    written by `trainer export --format hf`, in eval mode (`base_weights`: where a delta
+    checkpoint's base weights are, instead of its recorded ref). `trainer.load_model` is this."""
+    from trainer.model.sources import read_source  # sources builds on this module: imported here, not at the top
+
+    obj, resolved = read_source(path)
+    model = model_from_payload(obj["model"], base_weights=base_weights, what=str(resolved))
     return model.to(device).eval()
 
 

@@ -1,8 +1,9 @@
 """Where a saved model comes from, decided once: a native checkpoint file (.pt / .pth), a run folder
-(its best.pt, else last.pt), or a folder exported by `trainer export --format hf`. `trainer.load_model`,
-`trainer eval | predict | info`, `promptkit compare --run` and `interpret` all resolve their argument
-here. An .onnx export is resolved too, but only `trainer predict` and `trainer.Predictor` run it
-(they do not need the PyTorch model); everything else gets one line saying so.
+(its best.pt, else last.pt), or a folder exported by `trainer export --format hf`. `trainer.load_model`
+(`trainer.model.checkpoint.load_model`), `trainer eval | predict | info`, `promptkit compare --run`
+and `interpret` all resolve their argument here. An .onnx export is resolved too, but only
+`trainer predict` and `trainer.Predictor` run it (they do not need the PyTorch model); everything
+else gets one line saying so.
 """
 
 from __future__ import annotations
@@ -11,11 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from trainer.errors import CheckpointError
-from trainer.model.checkpoint import describe_checkpoint, model_from_payload, read_native
-from trainer.model.dferclip import DFERCLIP
+from trainer.model.checkpoint import describe_checkpoint, read_native
 from trainer.model.hf_folder import CONFIG_NAME, WEIGHTS_NAME, is_hf_folder, read_hf_folder
 
 ONNX_SUFFIX = ".onnx"
@@ -62,15 +60,6 @@ def read_source(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
         raise CheckpointError(f"{resolved} is an ONNX export: only `trainer predict` and trainer.Predictor run it; "
                               "give the run folder, .pt or exported folder it came from")
     return read_native(resolved), resolved
-
-
-def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu", *,
-               base_weights: str | None = None) -> DFERCLIP:
-    """The model of a checkpoint file, a run folder or an exported folder, in eval mode on `device`
-    (`base_weights`: where a PEFT delta checkpoint's base weights are, instead of its recorded ref)."""
-    obj, resolved = read_source(path)
-    model = model_from_payload(obj["model"], base_weights=base_weights, what=str(resolved))
-    return model.to(device).eval()
 
 
 def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
