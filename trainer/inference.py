@@ -17,12 +17,12 @@ import torch
 
 from trainer.config import parse_views
 from trainer.data.annotations import read_annotations
-from trainer.data.dataset import VideoClipDataset, build_loader
-from trainer.distributed import DistContext, EpochSampler, pick_device
+from trainer.data.dataset import VideoClipDataset
+from trainer.distributed import DistContext, pick_device
 from trainer.errors import CheckpointError, TrainerError
 from trainer.model.checkpoint import model_from_payload
 from trainer.model.sources import read_source, resolve_checkpoint
-from trainer.scoring import evaluate, split_metrics
+from trainer.scoring import eval_loader, evaluate, split_metrics
 
 
 def load_for_inference(path: str | Path, device: torch.device, base_weights: str | None = None,
@@ -37,11 +37,6 @@ def load_for_inference(path: str | Path, device: torch.device, base_weights: str
     classes = tuple(state.get("classes") or model.texts.classes)
     frames = int(state.get("preprocessing", {}).get("num_segments") or model.config.num_frames)
     return model, state, classes, frames
-
-
-def _loader(dataset, batch: int, workers: int):
-    sampler = EpochSampler(len(dataset), shuffle=False, seed=0)
-    return build_loader(dataset, batch, shuffle=False, drop_last=False, workers=workers, sampler=sampler)
 
 
 def recorded_test_list(state: dict[str, Any], file: Path) -> tuple[Path, str | None]:
@@ -80,7 +75,7 @@ def evaluate_checkpoint(path: str | Path, test_list: str | Path | None = None, *
         data_root = data_root if data_root is not None else recorded_root
     records = read_annotations(test_list, data_root, num_classes=len(classes), classes=classes)
     dataset = VideoClipDataset(records, model.image_size, train=False, num_segments=frames, views=views)
-    _, logits = evaluate(model, _loader(dataset, batch, workers), ctx, precision, on_batch)
+    _, logits = evaluate(model, eval_loader(dataset, batch, workers), ctx, precision, on_batch)
     result = split_metrics(logits, [r.label for r in records], len(classes))
     result["per_class_recall"] = dict(zip(classes, result["per_class_recall"]))
     result.update(classes=list(classes), n_clips=len(records), checkpoint=str(resolve_checkpoint(path)),

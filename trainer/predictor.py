@@ -28,12 +28,12 @@ import torch
 
 from trainer.config import parse_views
 from trainer.data.annotations import ClipRecord
-from trainer.data.dataset import VideoClipDataset, build_loader
+from trainer.data.dataset import VideoClipDataset
 from trainer.data.decode import count_video_frames, is_video
-from trainer.distributed import DistContext, EpochSampler, pick_device
+from trainer.distributed import DistContext, pick_device
 from trainer.errors import InputError, TrainerError
 from trainer.model.sources import is_onnx, resolve_checkpoint
-from trainer.scoring import evaluate
+from trainer.scoring import eval_loader, evaluate
 
 ClipArg = str | os.PathLike[str]
 
@@ -86,9 +86,7 @@ class Predictor:
                                    face_crop=face_crop, views=self.views,
                                    hint="Give folders of frames (JPEG/PNG) or video files that exist")
         self._check_lengths(dataset)
-        sampler = EpochSampler(len(dataset), shuffle=False, seed=0)
-        loader = build_loader(dataset, self.batch, shuffle=False, drop_last=False, workers=0, sampler=sampler)
-        _, logits = evaluate(self.model, loader, self.ctx, self.precision)  # (N, C)
+        _, logits = evaluate(self.model, eval_loader(dataset, self.batch, 0), self.ctx, self.precision)  # (N, C)
         probs = torch.softmax(logits, dim=1)  # (N, C)
         rows = []
         for i, (clip, row) in enumerate(zip(clips, probs)):
