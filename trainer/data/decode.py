@@ -101,6 +101,39 @@ def count_video_frames(path: Path) -> int:
         container.close()
 
 
+def iter_video(path: Path, fps: float | None = None):
+    """Every frame of a video in order as `(H, W, 3)` uint8 RGB; with `fps`, the frames nearest to a
+    `fps` grid of time stamps (frames dropped or repeated). A decoder error after some frames ends the
+    clip there (a truncated file); before any frame it raises DataError naming the file."""
+    container = _open_video(path)
+    seen = 0
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = float(stream.average_rate or stream.guessed_rate or 25.0)
+        slot, start = 0, None  # the next output time stamp is slot / fps (from the first frame)
+        for i, frame in enumerate(container.decode(stream)):
+            t = float(frame.time) if frame.time is not None else i / rate
+            start = t if start is None else start
+            t -= start
+            image = frame.to_ndarray(format="rgb24")  # (H, W, 3)
+            seen += 1
+            if fps is None:
+                yield image
+                continue
+            while slot / fps < t + 0.5 / rate:  # every grid time this frame is the nearest to
+                yield image
+                slot += 1
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - PyAV raises many types on broken files
+        if not seen:
+            raise DataError(f"cannot decode video {path}: {reason(exc)}") from exc
+        log.warning("video %s: decoding stopped after %d frames (%s)", path, seen, reason(exc))
+    finally:
+        container.close()
+
+
 def _decode_selected(path: Path, wanted: set[int]) -> tuple[dict[int, np.ndarray], int]:
     """Decode `path` up to the last wanted index; returns {index: (H, W, 3) uint8} and frames seen."""
     container = _open_video(path)
