@@ -67,10 +67,11 @@ def reason(exc: BaseException) -> str:
     never a Python internal such as "pop from empty list" (IndexError inside a decoder)."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    if isinstance(exc, (OSError, ValueError, SyntaxError)) and str(exc).strip():
-        return str(exc).strip().splitlines()[0][:160]
-    if type(exc).__module__.split(".")[0] in ("av", "PIL", "cv2") and str(exc).strip():
-        return str(exc).strip().splitlines()[0][:160]
+    if isinstance(exc, (OSError, ValueError, SyntaxError)) or type(exc).__module__.split(".")[0] in ("av", "PIL", "cv2"):
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        text = re.sub(r": '[^']*'$", "", re.sub(r"^\[Errno -?\d+\] ", "", text))  # PyAV: "[Errno N] what: 'file'"
+        if text:
+            return text[:160]
     return "the file is damaged or in an unsupported format"
 
 

@@ -51,6 +51,7 @@ class PrepareConfig:
     detector: Any = "haar"
     min_frames: int = 16
     min_face: float = 0.5
+    detect_every: int = 1
     quality: int = 95
     workers: int = 1
 
@@ -65,6 +66,8 @@ class PrepareConfig:
             raise DataError(f"--min-frames must be a positive integer, got {self.min_frames!r}")
         if not 0 <= self.min_face <= 1:
             raise DataError(f"--min-face must be a share from 0 to 1, got {self.min_face!r}")
+        if not isinstance(self.detect_every, int) or self.detect_every < 1:
+            raise DataError(f"--detect-every must be a positive integer, got {self.detect_every!r}")
         if not 1 <= self.quality <= 100:
             raise DataError(f"JPEG quality must be from 1 to 100, got {self.quality!r}")
         if not isinstance(self.workers, int) or self.workers < 1:
@@ -75,7 +78,7 @@ class PrepareConfig:
         det = self.detector if isinstance(self.detector, str) or self.detector is None else \
             getattr(self.detector, "__qualname__", type(self.detector).__qualname__)
         return {"size": self.size, "margin": self.margin, "fps": self.fps, "detector": det, "min_frames": self.min_frames,
-                "min_face": self.min_face, "quality": self.quality, "version": _VERSION}
+                "min_face": self.min_face, "detect_every": self.detect_every, "quality": self.quality, "version": _VERSION}
 
 
 @dataclass
@@ -113,15 +116,20 @@ def _frames(source: Source, fps: float | None):
 def _scan(source: Source, cfg: PrepareConfig, detector) -> tuple[list, list | None, tuple[int, int]]:
     """Pass 1: faces per frame, the frames themselves while they fit in memory, and the frame size."""
     detections, cache, used, shape = [], [], 0, (0, 0)
-    for frame in _frames(source, cfg.fps):
+    last = None
+    for i, frame in enumerate(_frames(source, cfg.fps)):
         shape = frame.shape[:2]
-        detections.append(detector.detect(frame) if detector is not None else [])
+        searched = detector is not None and i % cfg.detect_every == 0
+        detections.append(detector.detect(frame) if searched else None)
+        last = frame
         if cache is not None:
             used += frame.nbytes
             if used <= _CACHE_BYTES:
                 cache.append(frame)
             else:
                 cache = None
+    if detector is not None and detections and detections[-1] is None:  # the last frame is always searched
+        detections[-1] = detector.detect(last)
     return detections, cache, shape
 
 
@@ -163,7 +171,8 @@ def process_clip(source: Source, out: Path, cfg: PrepareConfig, detector) -> dic
         entry["face_share"] = round(track.share if track is not None else 0.0, 4)
         if track is None or track.share < cfg.min_face:
             found = 0 if track is None else int(track.detected.sum())
-            return {**entry, "status": "no_face", "detail": f"a face followed in {found} of {n} frames"}
+            searched = sum(d is not None for d in detections)
+            return {**entry, "status": "no_face", "detail": f"a face followed in {found} of {searched} searched frames"}
         boxes = track.boxes
         entry["boxes"] = np.round(boxes, 1).tolist()
     final = out / "clips" / source.clip_id
@@ -220,13 +229,24 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(cfg: PrepareConfig) -> None:
     import cv2
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the main process, which lets clips finish
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops the workers
     cv2.setNumThreads(1)
     _WORKER["detector"] = make_detector(cfg.detector)
 
 
-def _work(source: Source, out: Path, cfg: PrepareConfig) -> dict[str, Any]:
-    return process_clip(source, out, cfg, _WORKER["detector"])
+def _work(source: Source, out: Path, cfg: PrepareConfig, fingerprint: dict, detector: Any = _WORKER) -> dict[str, Any]:
+    """Cut one clip and commit its record (in the worker, so a finished clip is kept whatever happens next).
+    Without `detector`, the worker process's own (built by `_init_worker`)."""
+    detector = _WORKER["detector"] if detector is _WORKER else detector
+    return _commit(out, process_clip(source, out, cfg, detector), fingerprint)
+
+
+def _remove_partial(out: Path) -> None:
+    """Folders and records that a stopped run was writing: never trusted, removed at once."""
+    for stale in (out / "clips").glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    for stale in (out / ".state").glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def _open_out(out: Path) -> None:
@@ -237,8 +257,7 @@ def _open_out(out: Path) -> None:
         raise DataError(f"cannot write to --out {out}: {exc.strerror or exc}") from None
     if not os.access(out, os.W_OK) or not os.access(out / "clips", os.W_OK):
         raise DataError(f"cannot write to --out {out}: permission denied")
-    for stale in (out / "clips").glob(".tmp-*"):  # clips an interrupted run was writing
-        shutil.rmtree(stale, ignore_errors=True)
+    _remove_partial(out)
 
 
 def _run(todo: Sequence[Source], out: Path, cfg: PrepareConfig, fingerprint: dict,
@@ -246,17 +265,20 @@ def _run(todo: Sequence[Source], out: Path, cfg: PrepareConfig, fingerprint: dic
     if cfg.workers == 1 or len(todo) <= 1:
         detector = make_detector(cfg.detector)
         for source in todo:
-            on_clip(_commit(out, process_clip(source, out, cfg, detector), fingerprint))
+            on_clip(_work(source, out, cfg, fingerprint, detector))
         return
     pool = ProcessPoolExecutor(max_workers=min(cfg.workers, len(todo)), initializer=_init_worker, initargs=(cfg,))
     try:
-        pending = {pool.submit(_work, s, out, cfg) for s in todo}
+        pending = {pool.submit(_work, s, out, cfg, fingerprint) for s in todo}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                on_clip(_commit(out, future.result(), fingerprint))
+                on_clip(future.result())
     except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)  # clips in progress finish and are committed next run
+        for process in list(getattr(pool, "_processes", {}).values()):  # stop now; finished clips are committed
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        _remove_partial(out)
         raise
     pool.shutdown(wait=True)
 

@@ -32,10 +32,13 @@ class FaceTrack:
 
     boxes: np.ndarray  # (T, 4) float64
     detected: np.ndarray  # (T,) bool
+    searched: np.ndarray  # (T,) bool: frames the detector ran on
 
     @property
     def share(self) -> float:
-        return float(self.detected.mean()) if len(self.detected) else 0.0
+        """The share of the searched frames where this face was detected."""
+        n = int(self.searched.sum())
+        return float(self.detected.sum()) / n if n else 0.0
 
 
 def _matches(last: Face, face: Face) -> float | None:
@@ -48,10 +51,12 @@ def _matches(last: Face, face: Face) -> float | None:
     return None
 
 
-def link_tracks(detections: Sequence[Sequence[Face]], max_gap: int) -> list[list[tuple[int, Face]]]:
-    """Faces per frame -> tracks, each a list of (frame index, face) in time order."""
+def link_tracks(detections: Sequence[Sequence[Face] | None], max_gap: int) -> list[list[tuple[int, Face]]]:
+    """Faces per frame (None: not searched) -> tracks, each a list of (frame index, face) in time order."""
     tracks: list[list[tuple[int, Face]]] = []
     for t, faces in enumerate(detections):
+        if not faces:
+            continue
         pairs = []
         for ti, track in enumerate(tracks):
             last_t, last = track[-1]
@@ -99,9 +104,10 @@ def _gaussian(values: np.ndarray, sigma: float) -> np.ndarray:
     return np.convolve(padded, kernel, mode="valid")  # (n,)
 
 
-def follow_face(detections: Sequence[Sequence[Face]], *, max_gap: int = 50, smooth: float = 2.0,
+def follow_face(detections: Sequence[Sequence[Face] | None], *, max_gap: int = 50, smooth: float = 2.0,
                 median: int = 5) -> FaceTrack | None:
-    """Per-frame faces -> the followed face's smoothed box in every frame, or None when none was seen."""
+    """Per-frame faces (None: a frame the detector skipped) -> the followed face's smoothed box in every
+    frame, or None when none was seen."""
     n = len(detections)
     tracks = link_tracks(detections, max_gap)
     if not tracks:
@@ -119,7 +125,8 @@ def follow_face(detections: Sequence[Sequence[Face]], *, max_gap: int = 50, smoo
     boxes = np.stack([cx - side / 2, cy - side / 2, side, side], axis=1)  # (n, 4)
     detected = np.zeros(n, dtype=bool)
     detected[times.astype(int)] = True
-    return FaceTrack(boxes, detected)
+    searched = np.array([d is not None for d in detections], dtype=bool)
+    return FaceTrack(boxes, detected, searched)
 
 
 def crop_square(frame: np.ndarray, box: Sequence[float] | None, margin: float, size: int) -> np.ndarray:
