@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing as mp
 import os
 import shutil
 import signal
@@ -267,7 +268,9 @@ def _run(todo: Sequence[Source], out: Path, cfg: PrepareConfig, fingerprint: dic
         for source in todo:
             on_clip(_work(source, out, cfg, fingerprint, detector))
         return
-    pool = ProcessPoolExecutor(max_workers=min(cfg.workers, len(todo)), initializer=_init_worker, initargs=(cfg,))
+    # spawned, not forked: a fork after OpenCV has started its thread pool can deadlock in the child
+    pool = ProcessPoolExecutor(max_workers=min(cfg.workers, len(todo)), mp_context=mp.get_context("spawn"),
+                               initializer=_init_worker, initargs=(cfg,))
     try:
         pending = {pool.submit(_work, s, out, cfg, fingerprint) for s in todo}
         while pending:

@@ -4,7 +4,7 @@ import torch
 
 from trainer.data import ClipRecord, DataError, VideoClipDataset
 from trainer.data.decode import LoadStats, count_video_frames, load_video
-from trainer.data.faces import HaarDetector as FaceDetector, clip_box, crop_faces
+from trainer.data.faces import HaarDetector, clip_box, crop_faces
 from trainer.data.sampling import segment_indices
 
 
@@ -70,7 +70,7 @@ def test_crop_faces_uses_one_box_for_the_clip():
 
 def test_haar_detector_runs_offline_and_counts_misses(tmp_path, make_clip):
     cv2 = pytest.importorskip("cv2")
-    detector = FaceDetector()
+    detector = HaarDetector()
     if not hasattr(cv2, "CascadeClassifier"):  # OpenCV 5: a clear error instead of a crash
         with pytest.raises(DataError, match="opencv-python-headless>=4.8,<5"):
             detector.best_face(np.zeros((64, 64, 3), dtype=np.uint8))
