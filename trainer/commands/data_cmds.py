@@ -121,7 +121,7 @@ def prepare(
 def _doctor_table(diag) -> Table:
     from trainer.data.doctor import CATEGORIES, FATAL
 
-    table = Table(title=f"{diag.list_path.name}: {diag.clips} lines", title_justify="left")
+    table = Table(title=f"{diag.list_path.name}: {diag.clips} listed clips", title_justify="left")
     table.add_column("check")
     table.add_column("found", justify="right")
     table.add_column("first ones (file:line clip: detail)", overflow="fold")

@@ -143,14 +143,16 @@ def diagnose(list_path: str | Path, *, test_list: str | Path | None = None, data
     for where, kind, message in problems:
         found["bad_labels" if kind == "label" else "malformed"].append(Finding(where, "", message.split(": ", 1)[-1]))
     diag = Diagnosis(list_path, len(records) + len(problems), found, {}, records)
-    first: dict[str, str] = {}
+    first: dict[str, ClipRecord] = {}
     for rec in records:
         key = os.path.normpath(str(rec.path))
         if key in first:
-            found["duplicates"].append(Finding(rec.source, str(rec.path), f"same clip as {first[key]}"))
+            other = first[key]
+            clash = f", with another label ({rec.label}, there {other.label})" if rec.label != other.label else ""
+            found["duplicates"].append(Finding(rec.source, str(rec.path), f"same clip as {other.source}{clash}"))
             diag.dropped.add(rec.source)
             continue
-        first[key] = rec.source
+        first[key] = rec
         if not _check_clip(rec, deep, segments, found, diag.on_disk):
             diag.dropped.add(rec.source)
     if test_list is not None:
