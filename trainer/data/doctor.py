@@ -141,7 +141,8 @@ def diagnose(list_path: str | Path, *, test_list: str | Path | None = None, data
     records, problems = _read(list_path, data_root, classes)
     found: dict[str, list[Finding]] = {k: [] for k in CATEGORIES}
     for where, kind, message in problems:
-        found["bad_labels" if kind == "label" else "malformed"].append(Finding(where, "", message.split(": ", 1)[-1]))
+        detail = message.split(": ", 1)[-1].split("; check the list file")[0]  # the advice is for `trainer run`
+        found["bad_labels" if kind == "label" else "malformed"].append(Finding(where, "", detail))
     diag = Diagnosis(list_path, len(records) + len(problems), found, {}, records)
     first: dict[str, ClipRecord] = {}
     for rec in records:
