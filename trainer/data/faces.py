@@ -9,7 +9,9 @@ to lower lip); it is moved down by `HAAR_SHIFT` and grown by `HAAR_GROW` of its 
 on scikit-image's astronaut photograph (Haar box (177, 66, 95, 95), face (182, 80, 83, 105)).
 
 - `haar` (the default): OpenCV 4's bundled frontal-face Haar cascade. It needs no download and runs
-  offline on any machine. Its score is the number of overlapping raw detections merged into the box
+  offline on any machine. It searches a copy of the frame scaled to at most 320 px a side, where a
+  face must be about 24 px to be found (1/8 of a 360p frame's height); `haar:640` searches at 640 px
+  for small faces, at about four times the cost. Its score is the number of overlapping raw detections merged into the box
   (OpenCV's "neighbours"), which separates real faces (tens) from clutter (a handful) far better than
   box size: on scikit-image's astronaut photograph the largest box is a patch on the suit (7
   neighbours), the face has 47.
@@ -37,7 +39,7 @@ from trainer.errors import DataError
 CASCADE = "haarcascade_frontalface_default.xml"
 HAAR_SHIFT = 0.2  # the face centre lies this share of the cascade box's side below the box centre
 HAAR_GROW = 1.1  # the face (hairline to chin) is this much taller than the cascade box
-DETECTORS = ("haar", "yunet:MODEL.onnx", "module:function", "none")
+DETECTORS = ("haar", "haar:SIDE", "yunet:MODEL.onnx", "module:function", "none")
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,11 @@ def make_detector(spec: str | Callable | None = "haar") -> Detector | None:
     text = str(spec).strip()
     if text == "haar":
         return HaarDetector()
+    if text.startswith("haar:"):
+        side = text[len("haar:"):]
+        if not side.isdigit() or not 64 <= int(side) <= 4096:
+            raise DataError(f"haar:SIDE takes the search size in pixels (64 to 4096), got {text!r}")
+        return HaarDetector(max_side=int(side))
     if text.startswith("yunet:"):
         return YuNetDetector(text[len("yunet:"):])
     if text.lower().endswith(".onnx"):

@@ -30,7 +30,9 @@ def test_haar_picks_the_face_not_the_largest_box_on_the_astronaut():
 
 def test_make_detector_specs(tmp_path):
     assert make_detector("none") is None and make_detector(None) is None
-    assert isinstance(make_detector("haar"), HaarDetector)
+    assert isinstance(make_detector("haar"), HaarDetector) and make_detector("haar:640").max_side == 640
+    with pytest.raises(DataError, match="haar:SIDE takes the search size"):
+        make_detector("haar:big")
     with pytest.raises(DataError, match="YuNet model file not found"):
         make_detector(f"yunet:{tmp_path / 'missing.onnx'}")
     with pytest.raises(DataError, match="unknown face detector 'retina'"):
