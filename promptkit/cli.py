@@ -32,6 +32,7 @@ def build_app() -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        rich_markup_mode=None,  # plain help: wraps at any width (rich's option table cut text at 80 columns)
     )
     cli_sets.register(app)
     register_plugins(app)

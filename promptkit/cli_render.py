@@ -60,15 +60,17 @@ def provenance_lines(ds: DescriptorSet) -> list[str]:
 
 
 def list_table(rows: list[SetSummary]) -> Table:
+    """One row per set; "where" says shipped (read-only) or the user store's folder."""
     table = Table(title="descriptor sets")
     for column in ("set", "classes", "source", "model", "created", "where"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
-        where = "shipped" if row.shipped else str(row.path.parent.parent)
+        where = "shipped" if row.shipped else "user store"  # the folders are printed below the table
         if row.problem:
             table.add_row(row.set_id, "-", Text("CORRUPT", style="bold red"), "-", "-", Text(row.problem, style="red"))
             continue
-        table.add_row(row.set_id, str(row.n_classes), row.source, row.model or "-", row.created or "-", where)
+        created = row.created[:16].replace("T", " ") if row.created else "-"  # minutes are enough to tell sets apart
+        table.add_row(row.set_id, str(row.n_classes), row.source, row.model or "-", created, where)
     return table
 
 

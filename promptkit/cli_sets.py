@@ -20,12 +20,12 @@ from promptkit.generate import GenerateConfig, generate_set
 from promptkit.llm import LLMConfig
 from promptkit.sets import DescriptorSet
 from promptkit.store import Store, resolve_store_root
-from promptkit.templates import DEFAULT_NEGATIVE_TEMPLATE, DEFAULT_QUERY_TEMPLATE
+from promptkit.templates import DEFAULT_QUERY_TEMPLATE
 from promptkit.tokens import DEFAULT_N_CTX, token_report
 
 StoreOpt = Annotated[
     Optional[Path],
-    typer.Option("--store", help="Store root (default: $PROMPTKIT_STORE, else ./descriptions)."),
+    typer.Option("--store", help="Your descriptor store (default: $PROMPTKIT_STORE, else $XDG_DATA_HOME/promptkit or ~/.local/share/promptkit); the shipped sets are read too, never written."),
 ]
 ClassSetOpt = Annotated[
     Optional[str], typer.Option("--class-set", help="Class set for a bare version such as 'v2'.")
@@ -53,7 +53,7 @@ def generate(
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else OpenAI).")] = None,
     samples: Annotated[int, typer.Option("--samples", help="Answers per class (and per --template), merged by frequency.")] = 1,
     negatives: Annotated[bool, typer.Option("--negatives", help="Also ask what each expression does not show: a negative description per class.")] = False,
-    negative_template: Annotated[str, typer.Option("--negative-template", help="Template of the negative question: a shipped name or a .j2 file.")] = DEFAULT_NEGATIVE_TEMPLATE,
+    negative_template: Annotated[Optional[str], typer.Option("--negative-template", help="The negative question (with --negatives): a shipped name or a .j2 file (default llm_negative).")] = None,
     variants: Annotated[bool, typer.Option("--variants", help="Keep every answer as its own description (a variant) besides the merged one; needs --samples 2+.")] = False,
     temperature: Annotated[float, typer.Option("--temperature")] = 0.7,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Sampling seed (sample i uses seed+i).")] = None,
@@ -72,6 +72,8 @@ def generate(
                             samples=samples, n_ctx=contexts, llm=llm, negatives=negatives,
                             negative_template=negative_template, variants=variants)
     result = generate_set(config, _store(store))
+    for note in result.provenance.get("screened", []):  # what the answer checks dropped, on stderr
+        typer.echo(f"note: {note}", err=True)
     if as_json:
         _echo_json(result.to_dict())
         return
@@ -87,15 +89,18 @@ def list_sets(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the stored and shipped descriptor sets."""
-    rows = _store(store).list_sets(class_set)
+    """List your stored and the shipped descriptor sets, and where each lives."""
+    the_store = _store(store)
+    rows = the_store.list_sets(class_set)
     if as_json:
-        _echo_json([{**row.__dict__, "path": str(row.path)} for row in rows])
+        _echo_json([{**row.__dict__, "path": str(row.path), "where": "shipped" if row.shipped else str(the_store.root)}
+                    for row in rows])
         return
     if not rows:
-        typer.echo("no descriptor sets yet: run `promptkit generate --classes mafw`")
+        typer.echo(f"no descriptor sets yet in {the_store.root}: run `promptkit generate --classes mafw`")
         return
     _console().print(cli_render.list_table(rows))
+    typer.echo(f"user store: {the_store.root}\nshipped (read-only): {the_store.shipped_root}")
 
 
 def show(

@@ -15,6 +15,7 @@ them instead of being imported from one. Exits:
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Sequence
 
@@ -50,8 +51,11 @@ def run_app(app: typer.Typer, errors: tuple[type[BaseException], ...], argv: Seq
         command = typer.main.get_command(app)
         with command.make_context(prog, args) as ctx:
             result = command.invoke(ctx)
-    except KeyboardInterrupt:
-        _say("interrupted (Ctrl-C); stopped")
+    except BrokenPipeError:  # `... | head` closed the pipe: stop quietly, as other command-line tools do
+        _quiet_stdout()
+        return 0
+    except KeyboardInterrupt as exc:  # a library may say what it kept: KeyboardInterrupt("run folder ... kept")
+        _say(f"interrupted (Ctrl-C); stopped{f': {exc}' if str(exc) else ''}")
         return 130
     except errors as exc:
         _say(f"error: {exc}")
@@ -64,6 +68,15 @@ def run_app(app: typer.Typer, errors: tuple[type[BaseException], ...], argv: Seq
     except usage_errors as exc:
         return _usage(exc, prog)
     return result if isinstance(result, int) and not isinstance(result, bool) else 0
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (in-process tests)
+        pass
 
 
 def _usage(exc: BaseException, prog: str) -> int:

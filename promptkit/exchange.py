@@ -1,9 +1,10 @@
 """Export a descriptor set as CSV or a Hugging Face dataset; import either (or hand-edited JSON).
 
 A set with negative descriptions or variants (format 2) gets extra columns: in CSV `negative` (the
-description), `negative_descriptors` and `variants` (lists joined with ' | '); in the dataset a
-`negative` struct and a `variants` list. Sets without them export exactly as before, and files
-without those columns import as before.
+description), `negative_descriptors` and `variants` (lists joined with ' | '; a `|` or `\\` inside an
+item is written `\\|` / `\\\\`, so every list reads back item for item); in the dataset a `negative`
+struct and a `variants` list. Sets without them export exactly as before, and files without those
+columns import as before. CSV files are read as UTF-8 with or without a byte-order mark (Excel's).
 
 Imports are validated like any new version (class names and order, the token budget) and stored
 as a new version with provenance that names where they came from.
@@ -76,15 +77,15 @@ def export_csv(ds: DescriptorSet, out: Path) -> Path:
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        row = {**row, "descriptors": LIST_SEP.join(row["descriptors"]), "dropped": LIST_SEP.join(row["dropped"]),
+        row = {**row, "descriptors": join_list(row["descriptors"]), "dropped": join_list(row["dropped"]),
                "class_set": ds.class_set, "version": ds.version, "content_hash": ds.content_hash}
         row.pop("raw_answers")
         negative = row.pop("negative", None)
         if "negative" in columns:
             row["negative"] = negative["description"] if negative else ""
-            row["negative_descriptors"] = LIST_SEP.join(negative["descriptors"]) if negative else ""
+            row["negative_descriptors"] = join_list(negative["descriptors"]) if negative else ""
         if "variants" in row:
-            row["variants"] = LIST_SEP.join(row["variants"])
+            row["variants"] = join_list(row["variants"])
         writer.writerow(row)
     _atomic_write(out, buffer.getvalue())
     return out
@@ -203,11 +204,33 @@ def _negative(row: dict, where: str) -> NegativeEntry | None:
     )
 
 
+def join_list(items: list[str]) -> str:
+    """A CSV cell of a list: items joined with ' | ', each `\\` and `|` inside an item escaped with `\\`."""
+    return LIST_SEP.join(item.replace("\\", "\\\\").replace("|", "\\|") for item in items)
+
+
+def split_list(cell: str) -> list[str]:
+    """The items of a `join_list` cell (also of a hand-written 'a | b' or 'a|b'); a backslash keeps the
+    next `|` or `\\` literal and is otherwise kept as it is."""
+    items, current, chars = [], [], iter(cell)
+    for char in chars:
+        if char == "\\":
+            following = next(chars, "")
+            current.append(following if following in ("|", "\\") else char + following)
+        elif char == "|":
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    items.append("".join(current))
+    return [item.strip() for item in items if item.strip()]
+
+
 def _as_list(value: object, where: str) -> list[str]:
     if value is None or value == "":
         return []
     if isinstance(value, str):
-        return [part.strip() for part in value.split(LIST_SEP.strip()) if part.strip()]
+        return split_list(value)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return [v.strip() for v in value if v.strip()]
     raise ExchangeError(f"{where} must be a list of strings")
@@ -215,7 +238,7 @@ def _as_list(value: object, where: str) -> list[str]:
 
 def _read_csv(path: Path) -> tuple[list[dict], dict, str]:
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's byte-order mark
             rows = list(csv.DictReader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ExchangeError(f"cannot read CSV {path}: {exc}") from exc

@@ -55,8 +55,8 @@ class LLMConfig:
             raise LLMError(f"--concurrency must be between 1 and 256, got {self.concurrency!r}")
         if not isinstance(self.retries, int) or not 0 <= self.retries <= 20:
             raise LLMError(f"--retries must be between 0 and 20, got {self.retries!r}")
-        if not self.timeout > 0:
-            raise LLMError(f"--timeout must be > 0 seconds, got {self.timeout!r}")
+        if not 0 < self.timeout < float("inf"):
+            raise LLMError(f"--timeout must be a finite number of seconds > 0, got {self.timeout!r}")
 
     def resolved_base_url(self) -> str:
         url = (self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).strip()

@@ -54,6 +54,15 @@ _FACE_WORDS = re.compile(
 # about expressions, not a visual cue.
 _PART_WORDS = re.compile(_FACE_WORDS.pattern.replace("|head|face|facial|gaze|stare|glare|look|", "|head|gaze|stare|glare|"),
                          re.IGNORECASE)
+# Facial movements and looks that name no face part ("a smirk", "squinting", "tearful"): with the face
+# parts, what makes a phrase a facial cue at all (`about_face`).
+_FACIAL_ACTIONS = re.compile(
+    r"\b(?:smil\w*|frown\w*|grin\w*|grimac\w*|scowl\w*|pout\w*|sneer\w*|smirk\w*|squint\w*|glar\w*"
+    r"|star(?:e|es|ed|ing)|wink\w*|blush\w*|flush\w*|tear\w*|cry\w*|crie[sd]|sob\w*|yawn\w*|gap(?:e|es|ed|ing)"
+    r"|\w+-eyed|\w+-lipped|\w+-browed|expressions?|expressionless|countenance|complexion|temples?|iris(?:es)?"
+    r"|crow'?s|nasolabial|philtrum)\b",
+    re.IGNORECASE,
+)
 _MAX_DESCRIPTOR_WORDS = 10
 _MAX_HEAD_WORDS = 8
 
@@ -73,6 +82,11 @@ def parse_answer(text: str | None) -> list[str]:
     else:
         phrases = _from_prose(lines)
     return _dedupe(p for p in (_clean(p) for p in phrases) if p)
+
+
+def about_face(phrase: str) -> bool:
+    """Does the phrase describe the face: name a face part or a facial movement or look?"""
+    return bool(_FACE_WORDS.search(phrase) or _FACIAL_ACTIONS.search(phrase))
 
 
 def rank_descriptors(samples: list[list[str]]) -> list[str]:

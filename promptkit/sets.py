@@ -2,13 +2,23 @@
 
 Format version 2 adds, per class, an optional negative description (what the expression does not
 show) and optional variants (several full descriptions, one per LLM answer). A set has them for
-every class or for none. Version 1 files still load: their dicts, and so their hashes, are unchanged.
+every class or for none.
+
+Two hashes. The content hash is a set's identity: sha256 of what trains, normalised as CLIP's
+tokenizer reads it (class names, descriptions, negative descriptions, variants; Unicode NFC, runs
+of whitespace as one space, lower case), so an exported and re-imported set, or the same texts
+written twice, have the same one. The record hash covers the whole stored record (provenance, raw
+answers, descriptors, ...) and is what loading checks, so a file edited after it was written is
+refused. Format version 3 files store both (`content_hash`, `record_hash`); versions 1 and 2 stored
+one hash of the whole record under `content_hash`: they still load and verify with it, unchanged,
+and get their content hash computed like any other set.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -16,8 +26,9 @@ from pathlib import Path
 from promptkit.errors import CorruptSetError, SetContentError
 
 FORMAT = "promptkit-descriptor-set"
-FORMAT_VERSION = 2  # what new sets are written as
-SUPPORTED_FORMAT_VERSIONS = (1, 2)
+FORMAT_VERSION = 3  # what new sets are written as
+SUPPORTED_FORMAT_VERSIONS = (1, 2, 3)
+_RECORD_HASH_SINCE = 3  # from this format on, `content_hash` is the identity and `record_hash` the record's
 _V2_KEYS = ("negative", "variants")  # class keys a format_version 1 file must not hold
 
 
@@ -99,9 +110,10 @@ class DescriptorSet:
     class_set: str
     classes: list[ClassEntry]
     provenance: dict
-    content_hash: str = ""
+    content_hash: str = ""  # identity: what trains (compute_hash)
     n_ctx: int = 8
-    format_version: int = FORMAT_VERSION  # a loaded file keeps its own, so its hash still verifies
+    format_version: int = FORMAT_VERSION  # a loaded file keeps its own, so its record hash still verifies
+    record_hash: str = ""  # the stored record's hash (compute_record_hash); a version 1/2 file's `content_hash`
     path: Path | None = field(default=None, compare=False)
     shipped: bool = field(default=False, compare=False)
 
@@ -146,8 +158,24 @@ class DescriptorSet:
             )
         return [list(entry.variants) for entry in self.classes]
 
+    def trained_content(self) -> dict:
+        """What the content hash covers: the texts that train, normalised, in label order."""
+        classes = []
+        for entry in self.classes:
+            item: dict = {"name": normalise_text(entry.name), "description": normalise_text(entry.description)}
+            if entry.negative is not None:
+                item["negative"] = normalise_text(entry.negative.description)
+            if entry.variants:
+                item["variants"] = [normalise_text(variant) for variant in entry.variants]
+            classes.append(item)
+        return {"identity": "promptkit-texts-1", "classes": classes}
+
+    def compute_hash(self) -> str:
+        """The content hash (identity): sha256 of the normalised texts that train."""
+        return _sha256(self.trained_content())
+
     def hashed_content(self) -> dict:
-        """What the content hash covers: everything but the version number and the hash itself."""
+        """What the record hash covers: everything but the version number and the hashes."""
         return {
             "format": FORMAT,
             "format_version": self.format_version,
@@ -157,12 +185,16 @@ class DescriptorSet:
             "provenance": self.provenance,
         }
 
-    def compute_hash(self) -> str:
-        canonical = json.dumps(self.hashed_content(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    def compute_record_hash(self) -> str:
+        """The record hash: sha256 of the whole stored record (a version 1/2 file's `content_hash`)."""
+        return _sha256(self.hashed_content())
 
     def to_dict(self) -> dict:
+        """The stored form; a version 1/2 set keeps its one stored hash under `content_hash`."""
         content = self.hashed_content()
+        hashes = {"content_hash": self.content_hash, "record_hash": self.record_hash}
+        if self.format_version < _RECORD_HASH_SINCE:
+            hashes = {"content_hash": self.record_hash}
         return {
             "format": content["format"],
             "format_version": content["format_version"],
@@ -170,7 +202,7 @@ class DescriptorSet:
             "version": self.version,
             "set_id": self.set_id,
             "n_ctx": self.n_ctx,
-            "content_hash": self.content_hash,
+            **hashes,
             "provenance": self.provenance,
             "classes": content["classes"],
         }
@@ -200,19 +232,38 @@ def set_from_dict(data: object, where: str, verify_hash: bool = True) -> Descrip
         class_set=_field(data, "class_set", str, where),
         classes=[_entry_from_dict(item, f"{where}: class {i}", format_version) for i, item in enumerate(classes_raw)],
         provenance=_field(data, "provenance", dict, where),
-        content_hash=_field(data, "content_hash", str, where),
         n_ctx=n_ctx,
         format_version=format_version,
     )
+    stored = _field(data, "content_hash", str, where)
+    if format_version < _RECORD_HASH_SINCE:  # one hash, of the whole record
+        result.record_hash = stored
+    else:
+        result.record_hash = _field(data, "record_hash", str, where)
+    result.content_hash = result.compute_hash()
     mixed = mixed_extras_problem(result.classes)
     if mixed:
         raise CorruptSetError(f"{where}: {mixed}")
-    if verify_hash and result.compute_hash() != result.content_hash:
+    changed = result.compute_record_hash() != result.record_hash
+    if format_version >= _RECORD_HASH_SINCE:
+        changed = changed or stored != result.content_hash
+    if verify_hash and changed:
         raise CorruptSetError(
             f"{where} was modified after it was written (content hash mismatch); versions are immutable: "
             "restore the file, or store your edit as a new version with `promptkit add`"
         )
     return result
+
+
+def normalise_text(text: str) -> str:
+    """A text as it trains: Unicode NFC, runs of whitespace as one space, lower case (CLIP's tokenizer
+    lower-cases and collapses whitespace too)."""
+    return " ".join(unicodedata.normalize("NFC", text).split()).lower()
+
+
+def _sha256(content: dict) -> str:
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _entry_from_dict(item: object, where: str, format_version: int) -> ClassEntry:

@@ -4,6 +4,10 @@ New versions are written to a temp file in the same folder and hard-linked into 
 version appears whole or not at all and two concurrent writers can never both create `v3`
 (the loser moves on to `v4`). Files are never modified; loading verifies their content hash.
 The shipped sets (read-only) fill in for class sets or versions the store root does not have.
+
+The store root is a user store: `--store DIR`, else $PROMPTKIT_STORE, else a per-user data folder
+(`user_store_root`). The shipped sets' folder (`descriptions/` in a checkout, inside the package in
+a wheel) is never written: a store root there is refused.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +24,11 @@ from promptkit.classes import BUILTIN_CLASS_SETS, check_class_names, check_set_n
 from promptkit.errors import ClassSetError, CorruptSetError, PromptkitError, StoreError
 from promptkit.fileio import make_folder
 from promptkit.resources import shipped_descriptions_dir
-from promptkit.sets import ClassEntry, DescriptorSet, mixed_extras_problem, set_from_dict
-from promptkit.tokens import check_description
+from promptkit.sets import ClassEntry, DescriptorSet, mixed_extras_problem, normalise_text, set_from_dict
+from promptkit.tokens import check_description, join_descriptors
 
-__all__ = ["ClassEntry", "DescriptorSet", "SetSummary", "Store", "is_bare_version", "resolve_store_root"]
+__all__ = ["ClassEntry", "DescriptorSet", "SetSummary", "Store", "is_bare_version", "resolve_store_root",
+           "user_store_root"]
 
 _VERSION_FILE = re.compile(r"^v([1-9][0-9]*)\.json$")
 _SET_REF = re.compile(r"^([a-z0-9][a-z0-9_-]*)/(v[1-9][0-9]*|latest)$")
@@ -36,9 +42,24 @@ def is_bare_version(ref: str) -> bool:
 
 
 def resolve_store_root(explicit: str | Path | None = None) -> Path:
-    """`--store DIR`, else $PROMPTKIT_STORE, else `./descriptions`."""
-    chosen = explicit or os.environ.get("PROMPTKIT_STORE") or "descriptions"
-    return Path(chosen).expanduser()
+    """`--store DIR`, else $PROMPTKIT_STORE, else the per-user data folder (`user_store_root`)."""
+    chosen = explicit or os.environ.get("PROMPTKIT_STORE")
+    return Path(chosen).expanduser() if chosen else user_store_root()
+
+
+def user_store_root() -> Path:
+    """The per-user data folder for descriptor sets: `$XDG_DATA_HOME/promptkit`, else
+    `~/.local/share/promptkit` (on macOS `~/Library/Application Support/promptkit`, on Windows
+    `%LOCALAPPDATA%\\promptkit`)."""
+    home = Path.home()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        xdg = os.environ.get("XDG_DATA_HOME", "")
+        base = Path(xdg) if os.path.isabs(xdg) else home / ".local" / "share"  # the XDG spec ignores a relative one
+    return base / "promptkit"
 
 
 @dataclass(frozen=True)
@@ -144,13 +165,17 @@ class Store:
         """Validate and write the next version of `class_set`; returns it with version and hash.
 
         Every description, negative description and variant must be non-empty and fit the budget;
-        negatives and variants must be on every class or on none."""
+        negatives and variants must be on every class or on none. The description is what trains;
+        descriptors, when given, must be exactly what it is made of (joined in order)."""
         check_set_name(class_set)
+        self._refuse_shipped()
         self._check_classes(class_set, [entry.name for entry in classes])
         for entry in classes:
             entry.tokens = _checked_tokens(entry.description, n_ctx, entry.name)
+            _check_derived(entry.description, entry.descriptors, repr(entry.name))
             if entry.negative is not None:
                 entry.negative.tokens = _checked_tokens(entry.negative.description, n_ctx, f"{entry.name} (negative)")
+                _check_derived(entry.negative.description, entry.negative.descriptors, f"{entry.name!r} (negative)")
             for number, variant in enumerate(entry.variants, start=1):
                 _checked_tokens(variant, n_ctx, f"{entry.name} (variant {number})")
         mixed = mixed_extras_problem(list(classes))
@@ -159,11 +184,13 @@ class Store:
         _check_provenance(provenance)
         result = DescriptorSet(0, class_set, list(classes), dict(provenance), n_ctx=n_ctx)
         result.content_hash = result.compute_hash()
+        result.record_hash = result.compute_record_hash()
         return self._write_next(result)
 
     def check_can_add(self, class_set: str, names: list[str]) -> None:
         """Fail early (before any LLM call) if a version of these classes could not be written."""
         check_set_name(class_set)
+        self._refuse_shipped()
         self._check_classes(class_set, names)
         existing = self.root / class_set
         while not existing.exists() and existing.parent != existing:
@@ -172,6 +199,22 @@ class Store:
             raise StoreError(
                 f"store {self.root} is not writable ({existing} is not a writable folder): "
                 "choose another with --store DIR or PROMPTKIT_STORE"
+            )
+
+    @property
+    def is_shipped_root(self) -> bool:
+        """The store root is the shipped sets' folder (or inside it)."""
+        try:
+            root, shipped = self.root.resolve(), self.shipped_root.resolve()
+        except OSError:
+            return False
+        return root == shipped or shipped in root.parents
+
+    def _refuse_shipped(self) -> None:
+        if self.is_shipped_root:
+            raise StoreError(
+                f"{self.root} holds the shipped sets, which are read-only: new versions go to a user store "
+                f"(--store DIR, $PROMPTKIT_STORE, default {user_store_root()})"
             )
 
     def _check_classes(self, class_set: str, names: list[str]) -> None:
@@ -269,6 +312,27 @@ def _checked_tokens(description: str, n_ctx: int, label: str) -> int:
     if not description.strip():
         raise StoreError(f"class {label!r} has an empty description")
     return used
+
+
+def _check_derived(description: str, descriptors: list[str], label: str) -> None:
+    """StoreError when `descriptors` are given but do not join into `description` (ignoring case,
+    whitespace and the final full stop): one of the two was edited without the other."""
+    if not descriptors:
+        return
+    joined = join_descriptors(descriptors)
+    if _comparable(joined) != _comparable(description):
+        raise StoreError(
+            f"class {label}: description {_shown(description)} is not its descriptors joined ({_shown(joined)}); "
+            "the description is what trains: edit both together, or remove 'descriptors' to keep the description as written"
+        )
+
+
+def _comparable(text: str) -> str:
+    return normalise_text(text).rstrip(" .;,")
+
+
+def _shown(text: str, limit: int = 70) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 def _check_provenance(provenance: dict) -> None:

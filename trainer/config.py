@@ -18,6 +18,7 @@ face-CLIP fine-tuned on the synthetic face world; a few minutes on two CPU cores
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -102,10 +103,16 @@ class DataConfig:
         return parse_views(self.test_views)
 
 
+MAX_VIEW_CLIPS, MAX_VIEW_CROPS = 16, 10  # beyond these the views repeat each other (and cost grows as the product)
+
+
 def parse_views(spec: object) -> tuple[int, int]:
-    """`"2x3"` -> (2, 3): temporal clips x spatial crops, both >= 1."""
+    """`"2x3"` -> (2, 3): temporal clips (1..16) x spatial crops (1..10)."""
     clips, sep, crops = str(spec).strip().lower().partition("x")
     if sep and clips.isdigit() and crops.isdigit() and int(clips) >= 1 and int(crops) >= 1:
+        if int(clips) > MAX_VIEW_CLIPS or int(crops) > MAX_VIEW_CROPS:
+            raise ConfigError(f"--test-views takes at most {MAX_VIEW_CLIPS} clips x {MAX_VIEW_CROPS} crops (each test "
+                              f"clip is scored clips x crops times; e.g. 2x3); got {spec!r}")
         return int(clips), int(crops)
     raise ConfigError(f"--test-views takes CLIPSxCROPS with both >= 1 (e.g. 2x3); got {spec!r}")
 
@@ -329,6 +336,8 @@ def _check_numbers(cls: type, raw: dict[str, Any], where: str) -> None:
             ok = isinstance(value, int) and not isinstance(value, bool)
         elif base is float:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if ok and not math.isfinite(value):
+                raise ConfigError(f"{prefix}{name} must be a finite number; got {value!r}")
         else:
             continue
         if not ok:

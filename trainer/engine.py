@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from trainer import report
-from trainer.config import RunConfig, config_from_dict
+from trainer.config import RunConfig, config_from_dict, preset
 from trainer.data.dataset import VideoClipDataset, build_loader
 from trainer.distributed import DistContext, EpochSampler, all_reduce_sum, broadcast_object
 from trainer.ema import WeightEMA
@@ -67,6 +67,7 @@ class Progress(Protocol):
     def step(self, clips: int, loss: float, lrs: dict[str, float]) -> None: ...
     def epoch_end(self, record: dict[str, Any]) -> None: ...
     def note(self, message: str) -> None: ...
+    def evaluating(self, split: str, done: int, total: int) -> None: ...
 
 
 class NullProgress:
@@ -84,6 +85,19 @@ class NullProgress:
 
     def note(self, message: str) -> None:
         log.info("%s", message)
+
+    def evaluating(self, split: str, done: int, total: int) -> None:
+        pass
+
+
+def peft_lr_note(config: RunConfig) -> str | None:
+    """A note when a --peft run trains its zero-initialised weights at the preset's lr_image, which
+    is sized for full fine-tuning: they barely move at it (docs/switches.md, bench/RESULTS.md)."""
+    lr = config.optim.lr_image
+    if config.model.peft == "none" or lr != preset(config.preset)["optim"]["lr_image"]:
+        return None
+    return (f"note: --peft {config.model.peft} trains zero-initialised weights at the preset's lr_image {lr:g}, "
+            f"which is sized for full fine-tuning; they barely move at it: give a larger one, e.g. --lr-image {25 * lr:g}")
 
 
 @contextlib.contextmanager
@@ -188,7 +202,7 @@ class Trainer:
         self.state = fresh_state()
         self.tracker = NullTracker()  # opened by fit(), on rank 0 only
         counts = f"parameters: {self.params['trainable_params']:,} trainable of {self.params['total_params']:,}"
-        for line in filter(None, [counts, self.train_set.mismatch_summary()]):
+        for line in filter(None, [counts, self.train_set.mismatch_summary(), peft_lr_note(config)]):
             self._note(line)
 
     # ------------------------------------------------------------------ checkpoints
@@ -313,8 +327,11 @@ class Trainer:
         total = all_reduce_sum(local, self.ctx).cpu()
         if not math.isfinite(total[0].item()):
             epoch, step = self.state["epoch"] + 1, self.state["step_in_epoch"] + 1
-            raise TrainingStopped(f"loss became {total[0].item()} at epoch {epoch} step {step}; stopped, the last good "
-                                  f"checkpoint {self.run_dir / 'last.pt'} is kept (lower the learning rates or set optim.clip_grad)")
+            last = self.run_dir / "last.pt"
+            kept = (f"the checkpoint {last} from before is kept (--resume continues from it)" if last.is_file()
+                    else "no checkpoint had been written yet")
+            raise TrainingStopped(f"loss became {total[0].item()} at epoch {epoch} step {step}; stopped, {kept}; the "
+                                  f"training diverged: lower the learning rates or set optim.clip_grad")
         if cfg.optim.clip_grad is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], cfg.optim.clip_grad)
@@ -344,10 +361,10 @@ class Trainer:
         self.scheduler.step()
         n_classes = len(self.inputs.classes)
         with self._evaluated_weights():
-            _, logits = evaluate(self.core, self.test_loader, self.ctx, self.config.precision)
+            _, logits = evaluate(self.core, self.test_loader, self.ctx, self.config.precision, self._eval_progress("test"))
             record["test"] = split_metrics(logits, [r.label for r in self.inputs.test], n_classes)
             if self.val_loader is not None:
-                _, logits = evaluate(self.core, self.val_loader, self.ctx, self.config.precision)
+                _, logits = evaluate(self.core, self.val_loader, self.ctx, self.config.precision, self._eval_progress("val"))
                 record["val"] = split_metrics(logits, [r.label for r in self.inputs.val], n_classes)
         self.state["history"].append(record)
         self.state.update(epoch=epoch + 1, step_in_epoch=0, partial=fresh_state()["partial"])
@@ -357,6 +374,12 @@ class Trainer:
             self.save_best(record)
         self._write_reports()
         return record
+
+    def _eval_progress(self, split: str):
+        """The per-batch progress callback of an evaluation (rank 0 only)."""
+        if not self.ctx.is_main:
+            return None
+        return lambda done, total: self.progress.evaluating(split, done, total)
 
     def _select(self, record: dict[str, Any]) -> bool:
         """Update the selected epoch; True when this epoch becomes the selected one."""

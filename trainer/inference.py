@@ -46,13 +46,14 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def load_for_inference(path: str | Path, device: torch.device, base_weights: str | None = None,
-                       ) -> tuple[Any, dict[str, Any], tuple[str, ...], int]:
+                       base_option: str = "--base-weights") -> tuple[Any, dict[str, Any], tuple[str, ...], int]:
     """(model in eval mode, the checkpoint dict, class names, frames per clip); `path` is a
     checkpoint file or a run folder (its best.pt, else last.pt); `base_weights` overrides where a
-    delta checkpoint's base weights are."""
+    delta checkpoint's base weights are (set by the caller's option `base_option`)."""
     file = resolve_checkpoint(path)
     state = read_native(file)
-    model = model_from_payload(state["model"], base_weights=base_weights, what=str(file)).to(device).eval()
+    model = model_from_payload(state["model"], base_weights=base_weights, what=str(file),
+                               base_option=base_option).to(device).eval()
     classes = tuple(state.get("classes") or model.texts.classes)
     frames = int(state.get("preprocessing", {}).get("num_segments") or model.config.num_frames)
     return model, state, classes, frames
@@ -63,20 +64,43 @@ def _loader(dataset, batch: int, workers: int):
     return build_loader(dataset, batch, shuffle=False, drop_last=False, workers=workers, sampler=sampler)
 
 
-def evaluate_checkpoint(path: str | Path, test_list: str | Path, *, data_root: str | Path | None = None,
+def recorded_test_list(state: dict[str, Any], file: Path) -> tuple[Path, str | None]:
+    """(test list, data root) that the run which wrote this checkpoint was evaluated on; a
+    CheckpointError saying to pass --test-list when the checkpoint records none or the list is not
+    on this machine."""
+    from trainer.config import config_from_dict
+    from trainer.inputs import clip_lists
+
+    raw = state.get("run_config")
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{file} records no run config (an imported or older checkpoint); pass --test-list")
+    config = config_from_dict(raw)
+    _, test = clip_lists(config, write_synthetic=False)
+    if not test.is_file():
+        raise CheckpointError(f"the test list {test} that {file} was trained with is not on this machine; "
+                              "pass --test-list (and --data-root if the clips moved)")
+    return test, config.data.data_root
+
+
+def evaluate_checkpoint(path: str | Path, test_list: str | Path | None = None, *, data_root: str | Path | None = None,
                         batch: int = 16, workers: int = 2, device: str = "auto",
                         precision: str = "fp32", test_views: str = "1x1",
-                        base_weights: str | None = None) -> dict[str, Any]:
+                        base_weights: str | None = None, on_batch=None) -> dict[str, Any]:
     """UAR / WAR (percent), per-class recall and confusion matrix of a checkpoint on a clip list,
-    logits averaged over `test_views` (CLIPSxCROPS, as `trainer run --test-views`)."""
+    logits averaged over `test_views` (CLIPSxCROPS, as `trainer run --test-views`). Without
+    `test_list`, the test list the checkpoint's run recorded (with its data root unless given).
+    `on_batch(done, total)` reports progress."""
     views = parse_views(test_views)
     if batch < 1:
         raise TrainerError(f"--batch must be >= 1; got {batch}")
     ctx = DistContext(device=pick_device(device))
     model, state, classes, frames = load_for_inference(path, ctx.device, base_weights)
+    if test_list is None:
+        test_list, recorded_root = recorded_test_list(state, resolve_checkpoint(path))
+        data_root = data_root if data_root is not None else recorded_root
     records = read_annotations(test_list, data_root, num_classes=len(classes), classes=classes)
     dataset = VideoClipDataset(records, model.image_size, train=False, num_segments=frames, views=views)
-    _, logits = evaluate(model, _loader(dataset, batch, workers), ctx, precision)
+    _, logits = evaluate(model, _loader(dataset, batch, workers), ctx, precision, on_batch)
     result = split_metrics(logits, [r.label for r in records], len(classes))
     result["per_class_recall"] = dict(zip(classes, result["per_class_recall"]))
     result.update(classes=list(classes), n_clips=len(records), checkpoint=str(resolve_checkpoint(path)),

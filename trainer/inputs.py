@@ -22,6 +22,7 @@ import numpy as np
 
 from promptkit.classes import ClassSet, resolve_classes
 from promptkit.errors import StoreError
+from promptkit.quality import set_text_problems
 from promptkit.random_words import random_words_like
 from promptkit.store import Store, resolve_store_root
 
@@ -89,6 +90,10 @@ def build_texts(config: RunConfig, class_set, ds: Any = None) -> tuple[Any, dict
                                                    variants=config.model.multi_descriptions)
         except TextsError as exc:
             raise InputError(str(exc)) from None
+        if text.source == "descriptions":  # negatives that repeat the positive, variants all alike: said, not refused
+            for problem in set_text_problems(ds, negatives=config.model.negatives,
+                                             variants=config.model.multi_descriptions):
+                log.warning("%s", problem)
         info.update(set_id=ds.set_id, content_hash=ds.content_hash)
         if text.source == "random_words":  # WaffleCLIP's control: same token lengths, random words
             texts = _random_words(texts, config.seed)

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from trainer.config import RunConfig, apply_set, config_from_dict, layered_config
 from trainer.errors import ConfigError
+from trainer.model.backbone import weights_fit
 
 
 def text_options(text: str | None, descriptions: str | None, store: str | None) -> dict[str, Any]:
@@ -85,6 +86,11 @@ def config_from_options(preset_option: str | None, config_file: str | Path | Non
     if evaluate_only and data.get("test_list") and not data.get("train_list") and not data.get("dataset"):
         data["train_list"] = data["test_list"]
     raw = layered_config(name, config_file, {**options, "data": data})
+    model = options.get("model") or {}
+    if model.get("backbone") is not None and model.get("pretrained") is None \
+            and not weights_fit(model["backbone"], raw["model"].get("pretrained")):
+        # --backbone without --pretrained: the preset's weights belong to its own backbone
+        raw["model"] = {**raw["model"], "pretrained": None}
     if data.get("train_list") is not None and data.get("dataset") is None and name != "default":
         # hand-made lists with a dataset preset: the preset's settings and class set, not its split files
         raw["data"] = {**raw["data"], "dataset": None, **({} if data.get("classes") else {"classes": name})}

@@ -19,9 +19,10 @@ from promptkit.fileio import make_folder
 from trainer.config import FOLDS_PER_DATASET, ConfigError, RunConfig, config_from_dict, load_config_file
 from trainer.distributed import DistContext, barrier, broadcast_object
 from trainer.engine import Trainer, seeded
-from trainer.inputs import resolve_inputs
+from trainer.inputs import resolve_inputs, synthetic_dir
 from trainer.report import protocol_rows, write_json, write_protocol_csv
 from trainer.tracking import check_logger
+from trainer.world.aus import CLASSES as WORLD_CLASSES
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,11 @@ def train_one(sub: SubRun, ctx, progress=None, resume: bool = False) -> dict:
     with seeded(config.seed, config.deterministic):
         if ctx.is_main:
             sub.run_dir.mkdir(parents=True, exist_ok=True)
+            if progress is not None and config.data.synthetic and not (synthetic_dir(config) / "synthetic.json").is_file():
+                data = config.data
+                progress.note(f"rendering the synthetic face world once into {synthetic_dir(config)} "
+                              f"({len(WORLD_CLASSES) * (data.synth_train_per_class + data.synth_test_per_class)} clips; "
+                              "about a minute on 2 cores, cached for later runs)")
             inputs = resolve_inputs(config)
         barrier(ctx)
         if not ctx.is_main:
@@ -223,10 +229,21 @@ def start_run(config: RunConfig, run_dir: Path, folds: Sequence[int] | None = No
 
     try:
         return run_protocol(plan, run_one, run_dir, write=ctx.is_main)
+    except KeyboardInterrupt:
+        # what was written stays: --resume continues from a checkpoint, or starts over without one
+        raise KeyboardInterrupt(_kept_after_interrupt(run_dir)) from None
     except BaseException:
         if ctx.is_main and fresh:
             _forget_unstarted_run(run_dir, keep_folder=existed)
         raise
+
+
+def _kept_after_interrupt(run_dir: Path) -> str:
+    """What an interrupted run left, and how to continue it."""
+    lasts = sorted(run_dir.rglob("last.pt"))
+    how = ("continues it from its last checkpoint" if lasts
+           else "starts it over from its first epoch (no checkpoint had been saved yet)")
+    return f"the run folder {run_dir} is kept; `trainer run --out {run_dir} --resume` {how}"
 
 
 def _forget_unstarted_run(run_dir: Path, keep_folder: bool) -> None:

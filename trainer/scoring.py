@@ -6,7 +6,7 @@ split (UAR, WAR, per-class recall, confusion). Used by the training loop's evalu
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -20,14 +20,17 @@ def to_model_input(frames: torch.Tensor, device: torch.device) -> torch.Tensor:
     return frames.to(device, non_blocking=True).float().div_(255.0)  # (B, T, 3, H, W)
 
 
-def evaluate(model: torch.nn.Module, loader, ctx: DistContext, precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits of every clip in `loader`'s dataset, gathered over ranks: (indices (N,), logits (N, C))."""
+def evaluate(model: torch.nn.Module, loader, ctx: DistContext, precision: str = "fp32",
+             on_batch: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits of every clip in `loader`'s dataset, gathered over ranks: (indices (N,), logits (N, C)).
+    `on_batch(done, total)` is called after each batch (progress)."""
     model.eval()
     indices, outputs = [], []
     sampler = loader.sampler.sampler  # EpochTagged -> EpochSampler
     order = iter(list(sampler))
+    total = len(loader)
     with torch.no_grad():
-        for frames, _labels in loader:
+        for done, (frames, _labels) in enumerate(loader, start=1):
             with autocast_for(ctx.device, precision):
                 x = to_model_input(frames, ctx.device)  # (b, T, 3, H, W), or (b, V, T, 3, H, W) with test views
                 if x.dim() == 6:
@@ -37,6 +40,8 @@ def evaluate(model: torch.nn.Module, loader, ctx: DistContext, precision: str = 
                     logits = model(x)  # (b, C)
             outputs.append(logits.float().cpu())
             indices.append(torch.tensor([next(order) for _ in range(len(logits))]))
+            if on_batch is not None:
+                on_batch(done, total)
     return gather_outputs(torch.cat(indices), torch.cat(outputs), ctx)
 
 

@@ -53,6 +53,7 @@ def test_csv_rows_are_put_in_label_order(store, tmp_path):
 def test_hand_edited_json(store, tmp_path):
     data = store.load("mafw/v1").to_dict()
     data["classes"][3]["description"] = "brows pulled down hard, glaring eyes, bared teeth."
+    data["classes"][3].pop("descriptors")  # the description, as written, is the text; no stale descriptors
     path = tmp_path / "edited.json"
     path.write_text(json.dumps(data))
     ds = import_set(path, store, source="hand-edited")
@@ -98,3 +99,59 @@ def test_hand_edited_n_ctx_must_be_a_whole_number(store, tmp_path, n_ctx):
     with pytest.raises(ExchangeError, match="n_ctx must be a whole number"):
         import_set(path, store)
     assert import_set(path, store, n_ctx=4).n_ctx == 4  # --contexts overrides the file's value
+
+
+def test_an_export_import_round_trip_keeps_the_content_hash(store, tmp_path):
+    shipped = store.load("dfew/v1")
+    again = import_set(export_csv(shipped, tmp_path / "dfew.csv"), store)
+    assert again.descriptions == shipped.descriptions and again.provenance != shipped.provenance
+    assert again.content_hash == shipped.content_hash  # identity = what trains, not where it came from
+    assert store.load(again.set_id).content_hash == shipped.content_hash
+    assert again.record_hash != shipped.record_hash  # the records differ (provenance)
+
+
+def test_the_content_hash_reads_texts_as_clip_does(store, tmp_path):
+    from promptkit.sets import ClassEntry
+
+    def stored(*descriptions):
+        return store.add("mine", [ClassEntry(n, [], d, 0) for n, d in zip(("joy", "calm"), descriptions)],
+                         {"source": "test"}, 8)
+
+    base = stored("raised cheeks, wide smile.", "relaxed brow.")
+    assert stored("Raised  cheeks,\twide smile.", "relaxed brow. ").content_hash == base.content_hash
+    assert stored("raised cheeks, a wide smile.", "relaxed brow.").content_hash != base.content_hash
+
+
+def test_an_edited_provenance_is_still_refused(store):
+    from promptkit.errors import CorruptSetError
+    from promptkit.sets import ClassEntry
+
+    ds = store.add("mine", [ClassEntry("joy", [], "a smile.", 0)], {"source": "test"}, 8)
+    data = json.loads(ds.path.read_text())
+    assert data["format_version"] == 3 and data["record_hash"].startswith("sha256:")
+    data["provenance"]["source"] = "someone else"
+    ds.path.chmod(0o644)
+    ds.path.write_text(json.dumps(data))
+    with pytest.raises(CorruptSetError, match="modified after it was written"):
+        store.load("mine/v1")
+
+
+@pytest.mark.parametrize("edit", ["description", "descriptors"])
+def test_a_hand_edit_of_one_field_only_is_refused_in_one_line(tmp_path, edit):
+    from fake_llm import run_cli
+
+    data = Store(tmp_path / "store").load("mafw/v1").to_dict()
+    anger = data["classes"][3]
+    if edit == "description":  # the text that trains changed, the descriptors went stale
+        anger["description"] = "brows pulled down hard, glaring eyes, bared teeth."
+    else:  # a descriptor added, the text that trains left as it was
+        anger["descriptors"].append("bared teeth")
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))
+    result = run_cli("add", path, "--store", tmp_path / "store")
+    assert result.code == 1 and result.err.startswith("error: ") and result.err.count("\n") == 1, result.err
+    assert "class 'anger'" in result.err and "is not its descriptors joined" in result.err
+    assert not (tmp_path / "store" / "mafw").exists()
+    anger["description"] = ", ".join(anger["descriptors"]) + "."  # both edited together: stored
+    path.write_text(json.dumps(data))
+    assert run_cli("add", path, "--store", tmp_path / "store").code == 0

@@ -45,7 +45,7 @@ def test_csv_round_trip_with_negatives_and_variants(store, full_set, tmp_path):
     assert rows[0]["negative"] == "no joy frown, tears." and rows[0]["negative_descriptors"] == "no joy frown | tears"
     assert rows[1]["variants"] == "calm brows. | calm mouth, calm eyes."
     again = import_set(out, store)
-    assert again.set_id == "mine/v2" and again.format_version == 2
+    assert again.set_id == "mine/v2" and again.format_version == 3
     _same_extras(full_set, again)
 
 
@@ -112,3 +112,28 @@ def test_diff_mentions_negative_and_variant_changes(store, full_set):
     assert "negative added" in table.out and "variants 0 -> 2" in table.out
     same = run_cli("diff", "mine/v1", "mine/v1", "--store", store.root)
     assert "same descriptors" in same.out
+
+
+def test_a_variant_holding_the_separator_round_trips_through_csv(store, tmp_path):
+    variants = ["brows up | eyes wide.", "a smile, no \\ frown.", "a\\|b smile."]
+    entries = [ClassEntry(name, [f"{name} brows"], f"{name} brows.", 0, variants=list(variants),
+                          negative=NegativeEntry(["drooping lids | frown", "tears"], "drooping lids | frown, tears.", 0))
+               for name in NAMES]
+    written = store.add("mine", entries, {"source": "test"}, 8)
+    again = import_set(export_csv(written, tmp_path / "mine.csv"), store)
+    assert again.variant_descriptions == [variants, variants]
+    assert again.classes[0].negative.descriptors == ["drooping lids | frown", "tears"]
+
+
+def test_an_excel_csv_with_a_byte_order_mark_keeps_its_labels(store, tmp_path):
+    plain = tmp_path / "mine.csv"
+    plain.write_text("label,name,description\n1,calm,calm brows.\n0,joy,joy brows.\n", encoding="utf-8-sig")
+    assert plain.read_bytes().startswith(b"\xef\xbb\xbf")
+    mine = import_set(plain, store, class_set="mine")
+    assert mine.class_names == ["joy", "calm"] and mine.descriptions == ["joy brows.", "calm brows."]
+    shipped = store.load("dfew/v1")
+    rows = [f"{label},{entry.name},{entry.name} face." for label, entry in enumerate(shipped.classes)]
+    dfew = tmp_path / "dfew.csv"
+    dfew.write_text("label,name,description\n" + "\n".join(reversed(rows)) + "\n", encoding="utf-8-sig")
+    imported = import_set(dfew, store, class_set="dfew")
+    assert imported.class_names == shipped.class_names

@@ -158,3 +158,10 @@ def test_embed_refuses_a_backbone_without_weights(tmp_path):
     line = _one_line(result.err)
     assert "no weights" in line and "--pretrained" in line and "--random-weights" in line
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("flag, value", [("--temperature", "nan"), ("--timeout", "inf"), ("--timeout", "nan")])
+def test_a_non_finite_llm_number_is_one_line(tmp_path, flag, value):
+    result = run_cli("generate", "--classes", "dfew", "--base-url", "http://127.0.0.1:9/v1", "--store", tmp_path, flag, value)
+    assert result.code != 0 and value in result.err and "Traceback" not in result.err
+    assert not list(tmp_path.rglob("*.json"))

@@ -23,7 +23,7 @@ def test_negatives_one_per_class_within_budget_and_shown(llm_server, tmp_path):
     result = _generate(llm_server, tmp_path, "--negatives", "--temperature", "0")
     assert result.code == 0, result.err
     data = json.loads(result.out)
-    assert data["format_version"] == 2
+    assert data["format_version"] == 3
     by_name = {c["name"]: c for c in data["classes"]}
     assert by_name["happiness"]["negative"]["descriptors"] == [
         "furrowed brows", "downturned mouth corners", "tearful eyes", "clenched jaw"]
@@ -53,7 +53,7 @@ def test_negative_answer_without_descriptors_fails_the_run(llm_server, tmp_path)
     def answer(model, prompt):
         if "absent from" in prompt and "of fear?" in prompt:
             return "I'm sorry, but I can't help with that."
-        return "- raised brows"
+        return "- drooping lids" if "absent from" in prompt else "- raised brows"
 
     llm_server.answer = answer
     result = _generate(llm_server, tmp_path, "--negatives")
@@ -91,12 +91,22 @@ def test_variants_one_per_sample_each_within_budget(llm_server, tmp_path):
 
 
 def test_each_variant_is_fitted_to_the_budget_on_its_own(llm_server, tmp_path):
-    result = _generate(llm_server, tmp_path, "--samples", "2", "--seed", "3", "--variants", "--contexts", "62",
+    result = _generate(llm_server, tmp_path, "--samples", "3", "--seed", "1", "--variants", "--contexts", "56",
                        classes="joy,calm")
     assert result.code == 0, result.err
     for entry in json.loads(result.out)["classes"]:
-        assert entry["variants"] == [BASE + "."] * 2  # each sample's own last feature dropped to fit 13 tokens
-        assert all(count_tokens(v) <= budget(62) for v in entry["variants"])
+        # the merged description keeps one sample's own feature (19 tokens); each variant keeps its own
+        assert entry["description"] == f"{BASE}, flared nostrils." and len(entry["dropped"]) == 2
+        assert entry["variants"] == [f"{BASE}, flared nostrils.", f"{BASE}, tightened eyelids.", f"{BASE}, dropped jaw."]
+        assert all(count_tokens(v) <= budget(56) for v in entry["variants"])
+
+
+def test_variants_that_fit_into_the_same_text_are_refused(llm_server, tmp_path):
+    result = _generate(llm_server, tmp_path, "--samples", "2", "--seed", "3", "--variants", "--contexts", "62",
+                       classes="joy,calm")  # each sample's own last feature dropped to fit 13 tokens: alike
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert "answers for class 'joy' give one distinct variant" in result.err and "nothing was written" in result.err
+    assert not (tmp_path / "joy").exists() and not (tmp_path / "custom").exists()
 
 
 def test_variants_need_several_answers(llm_server, tmp_path):
@@ -120,12 +130,26 @@ def test_several_templates_all_asked_concurrently(llm_server, tmp_path):
     assert sum("List 6 to 10" in p for p in prompts) == 6 and sum("absent from" in p for p in prompts) == 6
     assert llm_server.max_in_flight > 6  # more than one template's (or the negative question's) requests at once
     for entry in data["classes"]:
-        assert len(entry["raw_answers"]) == 4 and len(entry["variants"]) == 4  # one per answer
+        # one per answer, but both templates answered alike for the same seed: 2 distinct variants kept
+        assert len(entry["raw_answers"]) == 4 and len(entry["variants"]) == 2
+        assert entry["variants"][0] != entry["variants"][1]
         assert len(entry["negative"]["raw_answers"]) == 2
+    assert "dropped 2 variant(s) repeating another" in result.err
 
 
 def test_one_template_per_sample_is_enough_for_variants(llm_server, tmp_path):
+    llm_server.answer = lambda model, prompt: "- raised brows\n- wide eyes" if "List 6 to 10" in prompt else "- open mouth"
     result = _generate(llm_server, tmp_path, "--template", "llm_query", "--template", "llm_short_list",
                        "--variants", "--temperature", "0", classes="joy,calm")
     assert result.code == 0, result.err
     assert all(len(entry["variants"]) == 2 for entry in json.loads(result.out)["classes"])
+
+
+def test_negative_template_without_negatives_is_refused(llm_server, tmp_path):
+    broken = tmp_path / "broken.j2"
+    broken.write_text("What is absent from {{ class_name ")  # does not even parse
+    for template in (str(broken), "llm_negative"):
+        result = _generate(llm_server, tmp_path / "st", "--negative-template", template, classes="joy,calm")
+        assert result.code == 1 and result.err.count("\n") == 1, result.err
+        assert "--negative-template" in result.err and "--negatives" in result.err
+    assert llm_server.requests == [] and not (tmp_path / "st").exists()

@@ -41,7 +41,8 @@ def test_shipped_v1_sets_load_with_their_hash_unchanged(class_set):
     raw = json.loads(path.read_text())
     ds = load_file(path)  # verifies the content hash
     assert raw["format_version"] == 1 and ds.format_version == 1
-    assert ds.compute_hash() == raw["content_hash"] == ds.content_hash
+    assert ds.compute_record_hash() == raw["content_hash"] == ds.record_hash  # its one stored hash verifies
+    assert ds.content_hash == ds.compute_hash() != raw["content_hash"]  # its identity: the texts' hash
     assert ds.to_dict() == raw  # written back byte-for-byte the same content: no new keys
     assert not ds.has_negatives and not ds.has_variants
 
@@ -59,7 +60,7 @@ def test_v1_file_with_a_negative_is_refused(tmp_path):
         set_from_dict(data, "x.json", verify_hash=False)
 
 
-@pytest.mark.parametrize("bad", [3, 0, "2", 2.0, True, None])
+@pytest.mark.parametrize("bad", [4, 0, "2", 2.0, True, None])
 def test_other_format_versions_are_refused(store, bad):
     written = store.add("mine", [full_entry("joy"), full_entry("calm")], PROV, 8)
     data = json.loads(written.path.read_text())
@@ -70,9 +71,9 @@ def test_other_format_versions_are_refused(store, bad):
 
 def test_v2_set_round_trips_with_the_same_hash(store):
     written = store.add("mine", [full_entry("joy"), full_entry("calm", 3)], PROV, 8)
-    assert written.format_version == FORMAT_VERSION == 2
+    assert written.format_version == FORMAT_VERSION == 3
     raw = json.loads(written.path.read_text())
-    assert raw["format_version"] == 2 and raw["classes"][1]["variants"][2] == "raised brows, look 2."
+    assert raw["format_version"] == 3 and raw["classes"][1]["variants"][2] == "raised brows, look 2."
     loaded = store.load("mine/v1")
     assert loaded == written and loaded.content_hash == loaded.compute_hash() == written.content_hash
     assert loaded.has_negatives and loaded.has_variants
@@ -85,7 +86,7 @@ def test_v2_set_round_trips_with_the_same_hash(store):
 def test_a_set_without_negatives_or_variants_says_how_to_make_one(store):
     plain = store.add("mine", [ClassEntry("joy", ["smile"], "smile.", 0), ClassEntry("calm", ["still"], "still.", 0)],
                       PROV, 8)
-    assert plain.format_version == 2 and "negative" not in plain.path.read_text()
+    assert plain.format_version == 3 and "negative" not in plain.path.read_text()
     with pytest.raises(SetContentError, match=r"set mine/v1 has no negative descriptions: .*generate --negatives"):
         _ = plain.negative_descriptions
     with pytest.raises(SetContentError, match=r"set mine/v1 has no variants .*--samples N --variants"):

@@ -163,7 +163,11 @@ def test_unwritable_store(tmp_path):
 
 def test_store_root_resolution(monkeypatch, tmp_path):
     monkeypatch.delenv("PROMPTKIT_STORE", raising=False)
-    assert str(resolve_store_root(None)) == "descriptions"
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert resolve_store_root(None) == tmp_path / "data" / "promptkit"  # a per-user data folder
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/data")  # ignored, as the XDG spec says
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert resolve_store_root(None) == tmp_path / "home" / ".local" / "share" / "promptkit"
     monkeypatch.setenv("PROMPTKIT_STORE", str(tmp_path))
     assert resolve_store_root(None) == tmp_path
     assert resolve_store_root(tmp_path / "x") == tmp_path / "x"

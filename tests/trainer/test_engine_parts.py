@@ -176,3 +176,13 @@ def test_protocol_rows_mean_and_sample_std(tmp_path):
     report.write_protocol_csv(tmp_path / "p.csv", results)
     lines = (tmp_path / "p.csv").read_text().splitlines()
     assert lines[0] == "fold,seed,uar,war" and lines[-2].startswith("mean,,20.0000,40.0000")
+
+
+def test_a_peft_run_at_the_presets_image_lr_is_told_it_barely_moves():
+    from trainer.config import resolve_config
+    from trainer.engine import peft_lr_note
+
+    assert peft_lr_note(resolve_config("default", options={"model": {"peft": "lora"}})).startswith("note: --peft lora")
+    assert "--lr-image 0.05" in peft_lr_note(resolve_config("default", options={"model": {"peft": "lora"}}))
+    assert peft_lr_note(resolve_config("default", options={"model": {"peft": "lora"}, "optim": {"lr_image": 5e-2}})) is None
+    assert peft_lr_note(resolve_config("default")) is None

@@ -46,3 +46,25 @@ def test_trainer_run_and_compare_map_hand_lists_with_a_preset_alike():
     assert run.data.dataset is None and run.data.classes == "dfew"
     with pytest.raises(TrainerError, match="--data-root"):
         config_from_options("dfew", None, cli_options())
+
+
+def test_a_backbone_given_on_the_command_line_does_not_inherit_another_backbones_weights():
+    tiny = config_from_options(None, None, cli_options(backbone="tiny"))
+    assert tiny.model.backbone == "tiny" and tiny.model.pretrained is None
+    assert config_from_options(None, None, cli_options()).model.pretrained == "world"  # the preset's own
+    ours = config_from_options(None, None, cli_options(backbone="tiny", pretrained="/w/tiny.pt"))
+    assert ours.model.pretrained == "/w/tiny.pt"
+    other = config_from_options("dfew", None, cli_options(backbone="ViT-B-16", data_root="/data"))
+    assert other.model.pretrained == "openai"  # a tag ViT-B-16 has too
+    made = config_from_options(None, None, cli_options(backbone="ViT-B-32"))
+    assert made.model.pretrained is None
+
+
+def test_trainer_run_with_another_backbone_trains(clips, capsys, tmp_path):
+    from cli_runner import trainer_cli
+
+    train, test = clips
+    code, _, err = trainer_cli(capsys, "run", "--train-list", train, "--test-list", test, "--epochs", 1, "--batch", 7,
+                               "--frames", 2, "--workers", 0, "--quiet", "--backbone", "tiny", "--out", tmp_path / "r")
+    assert code == 0, err
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["model"]["backbone"] == "tiny"

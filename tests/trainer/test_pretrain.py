@@ -102,3 +102,18 @@ def test_shipped_weights_are_small_and_verified():
     assert card["weights_sha256"] == file_sha256(weights)
     backbone = create_backbone(ModelConfig(backbone="tinyface", pretrained="world"))
     assert backbone.weights == str(weights)
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    def full(state, path, metadata=None):
+        with open(path, "wb") as handle:
+            handle.write(b"partial")
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    code, _, err = cli(capsys, "pretrain", "--out", tmp_path / "o", *TINY_ARGS)
+    assert code == 1 and err.count("\n") == 1 and "no space left on the device" in err and "nothing was kept" in err
+    assert list(tmp_path.iterdir()) == []

@@ -55,6 +55,7 @@ def test_checkpoints_carry_what_a_rebuild_needs(finished_run):
     assert last["kind"] == "run" and last["epoch"] == 2 and {"optimizer", "scheduler", "rng"} <= set(last)
     model = trainer.load_model(finished_run / "best.pt")
     assert not model.training and model.texts.classes[0] == "happiness"
+    assert model.classes == tuple(model.texts.classes) and len(model.classes) == 7
 
 
 def test_eval_and_predict(finished_run, clips, capsys, tmp_path):
@@ -155,3 +156,92 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(clips, tmp_pat
     _one_line_error(capsys, argv, "epoch 1 step 3", "last.pt", alone=False)
     state = torch.load(out / "last.pt", weights_only=True)
     assert (state["epoch"], state["step_in_epoch"]) == (0, 2)
+
+
+@pytest.mark.parametrize("flag, value", [("--lr-image", "nan"), ("--mixup", "inf"), ("--mixup", "nan"),
+                                         ("--set", "optim.lr_prompt=-inf"), ("--set", "model.negative_weight=nan")])
+def test_a_non_finite_number_is_refused_before_anything_is_written(clips, capsys, tmp_path, flag, value):
+    out = tmp_path / "r"
+    code, _, err = cli(capsys, *base_args(clips, out, epochs=1), flag, value)
+    assert code != 0 and "must be a finite number" in err and "Traceback" not in err
+    assert not (out / "best.pt").exists() and not (out / "last.pt").exists()
+
+
+def test_a_diverging_run_names_what_it_kept(clips, capsys, tmp_path):
+    out = tmp_path / "r"
+    code, _, err = cli(capsys, *base_args(clips, out, epochs=1), "--lr-temporal", "1e30", "--lr-prompt", "1e30",
+                       "--lr-image", "1e30", "--set", "optim.clip_grad=null", "--set", "optim.momentum=0")
+    assert code != 0 and "loss became" in err
+    if (out / "last.pt").exists():
+        assert "from before is kept" in err
+    else:
+        assert "no checkpoint had been written yet" in err and "is kept" not in err
+
+
+def test_ctrl_c_in_the_first_epoch_keeps_the_folder_and_resume_starts_over(clips, capsys, tmp_path, monkeypatch):
+    from trainer.engine import Trainer
+
+    def interrupted(self, frames, labels):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "r"
+    real = Trainer._step
+    monkeypatch.setattr(Trainer, "_step", interrupted)
+    code, _, err = cli(capsys, *base_args(clips, out, epochs=1))
+    assert code == 130 and f"the run folder {out} is kept" in err and "starts it over from its first epoch" in err
+    assert (out / "config.json").is_file() and not (out / "last.pt").exists()
+    monkeypatch.setattr(Trainer, "_step", real)
+    code, _, err = cli(capsys, "run", "--out", out, "--resume", "--quiet")
+    assert code == 0 and "has no last.pt" in err and (out / "summary.json").is_file()
+
+
+def test_eval_of_a_run_defaults_to_its_recorded_test_list(finished_run, capsys, tmp_path):
+    summary = json.loads((finished_run / "summary.json").read_text())
+    code, out, err = cli(capsys, "eval", finished_run, "--workers", 0, "--device", "cpu", "--out", tmp_path / "e.json")
+    assert code == 0, err
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["uar"] == pytest.approx(summary["uar"]) and result["n_clips"] == summary["n_test"]
+    state = torch.load(finished_run / "best.pt", weights_only=True)
+    state["run_config"]["data"]["test_list"] = str(tmp_path / "gone.txt")
+    torch.save(state, tmp_path / "moved.pt")
+    code, _, err = cli(capsys, "eval", tmp_path / "moved.pt", "--device", "cpu")
+    assert code == 1 and "gone.txt" in err and "pass --test-list" in err and "Traceback" not in err
+
+
+def test_a_run_logged_to_a_file_shows_progress_and_a_short_config(clips, capsys, tmp_path):
+    args = [a for a in base_args(clips, tmp_path / "r", epochs=1) if a != "--quiet"]
+    code, _, err = cli(capsys, *args)
+    assert code == 0, err
+    assert "epoch 1/1 step 1/" in err and "clips/s" in err and "ETA" in err
+    assert "evaluating test: batch" in err
+    assert f"full config: {tmp_path / 'r' / 'config.json'}" in err
+    assert len(err.splitlines()) < 20 and '"lr_temporal"' not in err
+
+
+def test_info_of_a_run_shows_its_epoch_and_metrics(finished_run, capsys):
+    summary = json.loads((finished_run / "summary.json").read_text())
+    code, out, err = cli(capsys, "info", finished_run, "--json")
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["epoch"] == 2 and info["kind"] == "model"
+    assert info["metrics"]["test"]["uar"] == pytest.approx(summary["uar"])
+    code, out, _ = cli(capsys, "info", finished_run / "last.pt")
+    assert code == 0 and "saved at epoch 2: test UAR" in out
+
+
+def test_eval_logged_to_a_file_shows_its_progress(finished_run, clips, capsys):
+    code, _, err = cli(capsys, "eval", finished_run, "--test-list", clips[1], "--workers", 0, "--device", "cpu")
+    assert code == 0 and f"evaluating {clips[1]}: batch 1/1" in err
+
+
+def test_tables_stay_whole_at_80_columns(finished_run, clips, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    clip_paths = [line.split()[0] for line in clips[1].read_text().splitlines()[:3]]
+    for argv in (["predict", finished_run, *clip_paths, "--device", "cpu"],
+                 ["eval", finished_run, "--test-list", clips[1], "--workers", 0, "--device", "cpu"],
+                 ["info", finished_run], ["run", "--help"]):
+        code, out, err = cli(capsys, *argv)
+        assert code == 0, err
+        assert "…" not in out and all(len(line) <= 80 for line in out.splitlines()), out
+    code, out, _ = cli(capsys, "predict", finished_run, *clip_paths, "--device", "cpu")
+    assert all(name in out for name in ("happiness", "sadness", "surprise", "disgust"))

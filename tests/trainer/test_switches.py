@@ -212,6 +212,13 @@ def test_bad_test_views_are_one_clear_error(spec):
         parse_views(spec)
 
 
+@pytest.mark.parametrize("spec", ["100x100", "17x1", "1x11"])
+def test_test_views_are_bounded(spec):
+    with pytest.raises(ConfigError, match="at most 16 clips x 10 crops"):
+        parse_views(spec)
+    assert parse_views("16x10") == (16, 10)
+
+
 def test_bad_test_views_on_the_cli(clips, capsys, tmp_path):
     code, _, err = cli(capsys, *run_args(clips, tmp_path / "bad", "--test-views", "3"))
     assert code != 0 and "--test-views takes CLIPSxCROPS" in err and len(err.strip().splitlines()) == 1

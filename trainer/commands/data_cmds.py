@@ -85,7 +85,7 @@ def prepare(
     size: Annotated[int, typer.Option("--size", help="Side of the square face crops in pixels.")] = 224,
     margin: Annotated[float, typer.Option("--margin", help="Context around the face box on each side, as a share of its side (0.15: like DFEW/MAFW crops).")] = 0.15,
     fps: Annotated[Optional[float], typer.Option("--fps", help="Resample videos to this frame rate (default: keep every frame).")] = None,
-    detector: Annotated[str, typer.Option("--detector", help="haar (bundled, offline; haar:640 finds smaller faces, slower) | yunet:MODEL.onnx | module:function | none (centre crop; input already face-cropped).")] = "haar",
+    detector: Annotated[str, typer.Option("--detector", help="haar (bundled; haar:640 for small faces) | yunet:MODEL.onnx | module:function | none (centre crop).")] = "haar",
     workers: Annotated[int, typer.Option("--workers", help="Processes working on clips in parallel.")] = 1,
     min_frames: Annotated[int, typer.Option("--min-frames", help="Clips with fewer frames get status too_short.")] = 16,
     min_face: Annotated[float, typer.Option("--min-face", help="Share of the searched frames where the face must be detected, else status no_face.")] = 0.5,

@@ -56,7 +56,7 @@ def compare(
     test_list: Annotated[Optional[str], Opt("--test-list", help="Test list or CSV (path,label).")] = None,
     classes: Annotated[Optional[str], Opt("--classes", help="Class set for hand-made lists: dfew | mafw | 'a,b,c' | a file.")] = None,
     descriptions: Annotated[Optional[str], Opt("--descriptions", help="Descriptor set: v1 | mafw/v1 | path.json.")] = None,
-    store: Annotated[Optional[str], Opt("--store", help="Descriptor store folder.")] = None,
+    store: Annotated[Optional[str], Opt("--store", help="Your descriptor store (default $PROMPTKIT_STORE, else ~/.local/share/promptkit); shipped sets are read too.")] = None,
     backbone: Annotated[Optional[str], Opt("--backbone", help="open_clip model name or tiny.")] = None,
     pretrained: Annotated[Optional[str], Opt("--pretrained", help="Backbone weights file or folder (offline).")] = None,
     frames: Annotated[Optional[int], Opt("--frames", help="Frames (segments) per clip.")] = None,
@@ -117,7 +117,7 @@ def embed(
     top_k: Annotated[int, Opt("--top-k", help="How many closest class pairs to name.")] = 5,
     out: Annotated[Optional[Path], Opt("--out", help="Output folder (default embeddings/<class set>-vN).")] = None,
     class_set: Annotated[Optional[str], Opt("--class-set", help="Class set for a bare version such as v1.")] = None,
-    store: Annotated[Optional[str], Opt("--store", help="Descriptor store folder.")] = None,
+    store: Annotated[Optional[str], Opt("--store", help="Your descriptor store (default $PROMPTKIT_STORE, else ~/.local/share/promptkit); shipped sets are read too.")] = None,
     seed: Annotated[int, Opt("--seed", help="Seed of a random (weightless) backbone.")] = 0,
     random_weights: Annotated[bool, Opt("--random-weights", help="Allow a backbone without --pretrained (seeded random weights: the similarities mean nothing).")] = False,
 ) -> None:

@@ -35,13 +35,14 @@ def import_official(
     if classes is not None:
         names = resolve_classes(classes).classes
     report = run_import(src, out, classes=names, backbone=backbone, position=position, temporal_heads=temporal_heads)
-    table = Table(title=f"imported {report.source.name} -> {report.output}")
+    table = Table(title="classes and their texts")
     table.add_column("label", justify="right")
     table.add_column("class")
     table.add_column("description (recovered from the stored token embeddings)", overflow="fold")
     for i, (name, text) in enumerate(zip(report.classes, report.texts)):
         table.add_row(str(i), name, text)
     console = _console()
+    console.print(f"imported {report.source} -> {report.output}", soft_wrap=True)
     console.print(table)
     ctx = "class-specific" if report.class_specific else "shared"
     console.print(
@@ -51,23 +52,29 @@ def import_official(
 
 
 def info(
-    checkpoint: Annotated[Path, typer.Argument(help="A native checkpoint (import-official output or a run checkpoint).")],
+    checkpoint: Annotated[Path, typer.Argument(help="A native checkpoint (import-official output or a run checkpoint) or a run folder (its best.pt, else last.pt).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Show a checkpoint's model config, class texts and preprocessing."""
+    from trainer.inference import resolve_checkpoint
     from trainer.model.checkpoint import describe_checkpoint
 
+    checkpoint = resolve_checkpoint(checkpoint)
     summary = describe_checkpoint(checkpoint)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return
     console = _console()
-    config = Table(title=f"{checkpoint}  (format v{summary['format_version']})")
+    console.print(f"checkpoint: {checkpoint} (format v{summary['format_version']})", soft_wrap=True)
+    config = Table(title="model config and input")
     config.add_column("setting")
     config.add_column("value", overflow="fold")
     for key, value in {**summary["config"], **{f"input.{k}": v for k, v in summary["preprocessing"].items()}}.items():
         config.add_row(key, str(value))
     console.print(config)
+    if summary["epoch"] is not None:
+        scores = "; ".join(f"{split} UAR {m['uar']:.2f} WAR {m['war']:.2f}" for split, m in (summary["metrics"] or {}).items())
+        console.print(f"saved at epoch {summary['epoch']}" + (f": {scores}" if scores else ""))
     texts = Table(title=f"classes ({summary['texts']['source']}, {summary['texts']['content_hash'][:19]}...)")
     texts.add_column("label", justify="right")
     texts.add_column("class")

@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from trainer.commands.run_view import QuietProgress, RichProgress, eval_table, predict_table, protocol_table
+from trainer.commands.run_view import EvalProgress, PlainProgress, QuietProgress, RichProgress, eval_heading, eval_table, predict_tables, protocol_table
 from trainer.errors import ConfigError
 
 RUN_HELP = """Train DFER-CLIP. With no data options it trains the tiny model on a synthetic set it
@@ -61,7 +61,7 @@ def run(
     allow_overlap: Optional[bool] = typer.Option(None, "--allow-overlap", help="Train even when clips are in both the train and the test list."),
     descriptions: Optional[str] = typer.Option(None, help="Descriptor set: v2 | mafw/v2 | path.json."),
     text: Optional[str] = typer.Option(None, help="descriptions | classnames | random_words (WaffleCLIP control) | template:NAME (e.g. template:photo_of)."),
-    store: Optional[str] = typer.Option(None, help="Descriptor store folder (default ./descriptions, then the shipped sets)."),
+    store: Optional[str] = typer.Option(None, help="Your descriptor store (default $PROMPTKIT_STORE, else $XDG_DATA_HOME/promptkit or ~/.local/share/promptkit); shipped sets are read too."),
     backbone: Optional[str] = typer.Option(None, help="open_clip model name or tiny."),
     pretrained: Optional[str] = typer.Option(None, help="Weights file or folder for the backbone (offline)."),
     epochs: Optional[int] = typer.Option(None, help="Epochs."),
@@ -127,19 +127,21 @@ def run(
     try:
         if resume and ignored:
             console.print(f"note: resuming with {out / 'config.json'}; the other options given are ignored")
-        progress = QuietProgress(console) if quiet else RichProgress(console)
+        progress = QuietProgress(console) if quiet else RichProgress(console) if console.is_terminal else PlainProgress(console)
         with progress:
             results = start_run(config, out, fold_list, seed_list, resume=resume, overwrite=overwrite,
                                 ctx=dist, progress=progress)
     finally:
         shutdown(dist)
     if dist.is_main:
-        Console().print(protocol_table(results, out))
+        console = Console()
+        console.print(f"run folder: {out}", highlight=False, soft_wrap=True)
+        console.print(protocol_table(results, with_folds=config.data.dataset is not None))
 
 
 def evaluate(
     checkpoint: Path = typer.Argument(..., help="A native checkpoint (a run's best.pt, or an imported one) or a run folder (its best.pt, else last.pt)."),
-    test_list: str = typer.Option(..., help="List file or CSV of the clips to evaluate."),
+    test_list: Optional[str] = typer.Option(None, help="List file or CSV of the clips to evaluate (default: the test list the run recorded)."),
     data_root: Optional[str] = typer.Option(None, help="Remaps the absolute paths inside the list."),
     batch: int = typer.Option(16, help="Clips per batch."),
     workers: int = typer.Option(2, help="Data loader worker processes."),
@@ -153,12 +155,16 @@ def evaluate(
     from trainer.inference import evaluate_checkpoint
     from trainer.report import write_json
 
-    result = evaluate_checkpoint(checkpoint, test_list, data_root=data_root, batch=batch, workers=workers,
-                                 device=device, precision=precision, test_views=test_views,
-                                 base_weights=base_weights)
+    with EvalProgress(Console(stderr=True), str(test_list or "the run's test list")) as progress:
+        result = evaluate_checkpoint(checkpoint, test_list, data_root=data_root, batch=batch, workers=workers,
+                                     device=device, precision=precision, test_views=test_views,
+                                     base_weights=base_weights, on_batch=progress)
     if result.get("mismatches"):
         Console(stderr=True).print(f"note: {result['mismatches']}")
-    Console().print(eval_table(result))
+    console = Console()
+    for line in eval_heading(result):
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(eval_table(result))
     if out is not None:
         write_json(out, result)
 
@@ -180,7 +186,9 @@ def predict(
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:
-        Console().print(predict_table(result))
+        console = Console()
+        for table in predict_tables(result, console.width):
+            console.print(table)
 
 
 def synth(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -29,6 +28,36 @@ def epoch_line(rec: dict[str, Any], epochs: int | None = None) -> str:
     return "  ".join(parts)
 
 
+def config_summary(config: dict[str, Any], run_dir: Path) -> list[str]:
+    """A few lines saying what a run computes; the whole resolved config is in the run folder."""
+    model, data, optim, text = config["model"], config["data"], config["optim"], config["text"]
+    if data.get("dataset"):
+        source = f"{data['dataset']} fold {data['fold']} under {data['data_root']}"
+    elif data.get("train_list"):
+        source = f"{data['train_list']} -> {data['test_list']}"
+    else:
+        source = (f"the synthetic face world ({data['synth_train_per_class']}/{data['synth_test_per_class']} "
+                  f"clips per class, {data['synth_style']})")
+    words = text["source"] if text["source"] != "descriptions" else f"descriptions {text['descriptions']}"
+    switches = [name for name, on in (
+        ("negatives", model.get("negatives")), ("multi-descriptions", model.get("multi_descriptions")),
+        (f"peft {model.get('peft')}", model.get("peft") not in (None, "none")), (f"mixup {optim.get('mixup')}", optim.get("mixup")),
+        (f"ema {optim.get('ema')}", optim.get("ema")), ("balanced sampling", data.get("balanced_sampling")),
+        (f"label smoothing {optim.get('label_smoothing')}", optim.get("label_smoothing")),
+        (f"test views {data.get('test_views')}", data.get("test_views", "1x1") != "1x1"),
+        (f"layer decay {optim.get('layer_decay')}", optim.get("layer_decay"))) if on]
+    return [
+        f"run {run_dir} (preset {config['preset']}, seed {config['seed']}, {config['precision']})",
+        f"  model   {model['backbone']} ({model.get('pretrained') or 'random weights'}), {data['num_segments']} frames, "
+        f"{model.get('n_ctx')} context tokens",
+        f"  data    {source}",
+        f"  texts   {words}" + (f"; {', '.join(switches)}" if switches else ""),
+        f"  optim   {optim['optimizer']}, {optim['epochs']} epoch{'' if optim['epochs'] == 1 else 's'}, batch {optim['batch']}, lr image "
+        f"{optim['lr_image']:g} temporal {optim['lr_temporal']:g} prompt {optim['lr_prompt']:g}; select {config['select']}",
+        f"  full config: {run_dir / 'config.json'}",
+    ]
+
+
 class QuietProgress:
     """For logs: one line per epoch and the notes, nothing per step."""
 
@@ -43,7 +72,8 @@ class QuietProgress:
         return None
 
     def run_start(self, config: dict[str, Any], run_dir: Path) -> None:
-        self.console.print(f"config ({run_dir}): {json.dumps(config)}", highlight=False, soft_wrap=True)
+        for line in config_summary(config, run_dir):
+            self.console.print(line, highlight=False, soft_wrap=True)
 
     def epoch_start(self, epoch: int, epochs: int, steps: int, done: int) -> None:
         self.epochs = epochs
@@ -51,11 +81,59 @@ class QuietProgress:
     def step(self, clips: int, loss: float, lrs: dict[str, float]) -> None:
         pass
 
+    def evaluating(self, split: str, done: int, total: int) -> None:
+        pass
+
     def epoch_end(self, record: dict[str, Any]) -> None:
         self.console.print(f"{time.strftime('%H:%M:%S')} {epoch_line(record, self.epochs)}", highlight=False)
 
     def note(self, message: str) -> None:
         self.console.print(f"{time.strftime('%H:%M:%S')} {message}", highlight=False)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class PlainProgress(QuietProgress):
+    """When stderr is not a terminal (a log file, a pipe, CI): a progress line at most every
+    `interval` seconds (epoch, step, clips/s, loss, ETA of the epoch), and evaluation progress."""
+
+    def __init__(self, console: Console, interval: float = 10.0) -> None:
+        super().__init__(console)
+        self.interval = interval
+        self._steps = self._done = self._clips = 0
+        self._loss_sum, self._start, self._last = 0.0, 0.0, 0.0
+        self._epoch = 0
+
+    def _due(self) -> bool:
+        now = time.perf_counter()
+        if now - self._last < self.interval:
+            return False
+        self._last = now
+        return True
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int, done: int) -> None:
+        self.epochs, self._epoch, self._steps, self._done = epochs, epoch, steps, done
+        self._clips, self._loss_sum = 0, 0.0
+        self._start = self._last = time.perf_counter()
+
+    def step(self, clips: int, loss: float, lrs: dict[str, float]) -> None:
+        self._done += 1
+        self._clips += clips
+        self._loss_sum += loss * clips
+        if not self._due() and self._done != 1:
+            return
+        elapsed = max(time.perf_counter() - self._start, 1e-9)
+        per_step = elapsed / max(self._done, 1)
+        self.note(f"epoch {self._epoch}/{self.epochs} step {self._done}/{self._steps}  "
+                  f"{self._clips / elapsed:.1f} clips/s  loss {self._loss_sum / max(self._clips, 1):.4f}  "
+                  f"ETA {_clock(per_step * (self._steps - self._done))}")
+
+    def evaluating(self, split: str, done: int, total: int) -> None:
+        if done == total or self._due():
+            self.note(f"evaluating {split}: batch {done}/{total}")
 
 
 class RichProgress(QuietProgress):
@@ -70,13 +148,14 @@ class RichProgress(QuietProgress):
             console=console,
         )
         self.task = None
+        self.eval_task = None
         self._clips = 0
         self._loss_sum = 0.0
         self._start = 0.0
 
     def run_start(self, config: dict[str, Any], run_dir: Path) -> None:
-        self.bars.console.print(f"resolved config (saved to {run_dir / 'config.json'}):")
-        self.bars.console.print_json(json.dumps(config))
+        for line in config_summary(config, run_dir):
+            self.bars.console.print(line, highlight=False, soft_wrap=True)
 
     def __enter__(self) -> "RichProgress":
         self.bars.start()
@@ -98,6 +177,14 @@ class RichProgress(QuietProgress):
         self.bars.update(self.task, advance=1, rate=self._clips / elapsed,
                          loss=self._loss_sum / max(self._clips, 1), lr=_lr_text(lrs))
 
+    def evaluating(self, split: str, done: int, total: int) -> None:
+        if self.eval_task is None:
+            self.eval_task = self.bars.add_task(f"evaluating {split}", total=total, rate=0.0, loss=float("nan"), lr="")
+        self.bars.update(self.eval_task, completed=done)
+        if done >= total:
+            self.bars.remove_task(self.eval_task)
+            self.eval_task = None
+
     def epoch_end(self, record: dict[str, Any]) -> None:
         if self.task is not None:
             self.bars.remove_task(self.task)
@@ -108,25 +195,60 @@ class RichProgress(QuietProgress):
         self.bars.console.print(message, highlight=False)
 
 
-def protocol_table(results: Sequence[dict[str, Any]], run_dir: Path) -> Table:
-    """One row per (fold, seed) and, for several, a mean ± std row."""
+class EvalProgress:
+    """Progress of a standalone evaluation (`trainer eval`): a transient bar on a terminal, else a
+    line at most every `interval` seconds; call it with (done, total) batches."""
+
+    def __init__(self, console: Console, what: str, interval: float = 10.0) -> None:
+        self.console, self.what, self.interval = console, what, interval
+        self.bars = Progress(TextColumn(f"[bold]evaluating {what}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True)
+        self.task = None
+        self._last = 0.0
+
+    def __enter__(self) -> "EvalProgress":
+        if self.console.is_terminal:
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.console.is_terminal:
+            self.bars.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.console.is_terminal:
+            if self.task is None:
+                self.task = self.bars.add_task("eval", total=total)
+            self.bars.update(self.task, completed=done)
+        elif done == total or time.perf_counter() - self._last >= self.interval:
+            self._last = time.perf_counter()
+            self.console.print(f"{time.strftime('%H:%M:%S')} evaluating {self.what}: batch {done}/{total}", highlight=False)
+
+
+def protocol_table(results: Sequence[dict[str, Any]], with_folds: bool = True) -> Table:
+    """One row per (fold, seed) and, for several, a mean ± std row; no fold column for a run from
+    list files (it has no folds)."""
     rows, agg = protocol_rows(results)
-    table = Table(title=f"results ({run_dir})")
-    for name in ("fold", "seed", "UAR %", "WAR %"):
+    table = Table(title="results")
+    names = ("fold", "seed", "UAR %", "WAR %") if with_folds else ("seed", "UAR %", "WAR %")
+    for name in names:
         table.add_column(name, justify="right")
     for row in rows:
-        table.add_row(str(row["fold"]), str(row["seed"]), f"{row['uar']:.2f}", f"{row['war']:.2f}")
+        table.add_row(*([str(row["fold"])] if with_folds else []), str(row["seed"]), f"{row['uar']:.2f}",
+                      f"{row['war']:.2f}")
     if len(rows) > 1:
         table.add_section()
-        table.add_row("mean ± std", "", f"{agg['uar']['mean']:.2f} ± {agg['uar']['std']:.2f}",
+        table.add_row(*(["mean ± std"] if with_folds else []), "" if with_folds else "mean ± std",
+                      f"{agg['uar']['mean']:.2f} ± {agg['uar']['std']:.2f}",
                       f"{agg['war']['mean']:.2f} ± {agg['war']['std']:.2f}")
     return table
 
 
 def eval_table(result: dict[str, Any]) -> Table:
+    """Per-class recall, UAR and WAR; the paths are in `eval_heading` (titles would wrap mid-path)."""
     views = result.get("test_views", "1x1")
     views = "" if views == "1x1" else f", test views {views}"
-    table = Table(title=f"{result['checkpoint']} on {result['test_list']} ({result['n_clips']} clips{views})")
+    table = Table(title=f"{result['n_clips']} clips{views}")
     table.add_column("class")
     table.add_column("recall %", justify="right")
     for name, recall in result["per_class_recall"].items():
@@ -137,13 +259,41 @@ def eval_table(result: dict[str, Any]) -> Table:
     return table
 
 
-def predict_table(result: Sequence[dict[str, Any]]) -> Table:
+def eval_heading(result: dict[str, Any]) -> list[str]:
+    return [f"checkpoint: {result['checkpoint']}", f"test list:  {result['test_list']}"]
+
+
+def predict_tables(result: Sequence[dict[str, Any]], width: int) -> list[Table]:
+    """Per-class probabilities: one row per clip when that fits in `width` columns, else one row
+    per class with the clips as numbered columns (a legend table names them), in as many tables
+    as the width needs. Class names are never cut."""
     classes = list(result[0]["probabilities"]) if result else []
-    table = Table(title="per-class probabilities")
-    table.add_column("clip", overflow="fold")
-    for name in classes:
-        table.add_column(name, justify="right")
-    table.add_column("prediction")
-    for row in result:
-        table.add_row(row["clip"], *[f"{row['probabilities'][c]:.3f}" for c in classes], row["prediction"])
-    return table
+    cells = [max(len(c), 5) + 3 for c in classes]
+    longest = max((len(c) for c in classes), default=5)
+    if 24 + sum(cells) + longest + 3 <= width:
+        table = Table(title="per-class probabilities")
+        table.add_column("clip", overflow="fold", min_width=20)
+        for name in classes:
+            table.add_column(name, justify="right", no_wrap=True)
+        table.add_column("prediction", no_wrap=True)
+        for row in result:
+            table.add_row(row["clip"], *[f"{row['probabilities'][c]:.3f}" for c in classes], row["prediction"])
+        return [table]
+    legend = Table(title="clips")
+    legend.add_column("#", justify="right")
+    legend.add_column("clip", overflow="fold")
+    legend.add_column("prediction", no_wrap=True)
+    for i, row in enumerate(result, start=1):
+        legend.add_row(str(i), row["clip"], row["prediction"])
+    per_table = max(1, (width - longest - 4) // 8)
+    tables = [legend]
+    for first in range(0, len(result), per_table):
+        chunk = list(enumerate(result, start=1))[first:first + per_table]
+        table = Table(title="per-class probabilities")
+        table.add_column("class", no_wrap=True)
+        for i, _ in chunk:
+            table.add_column(f"#{i}", justify="right", no_wrap=True)
+        for name in classes:
+            table.add_row(name, *[f"{row['probabilities'][name]:.3f}" for _, row in chunk])
+        tables.append(table)
+    return tables

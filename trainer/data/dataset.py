@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from trainer.data.annotations import ClipRecord
 from trainer.data.decode import FRAME_ORDERS, LoadStats, count_video_frames, first_readable, is_video, list_frames, load_frames, load_video
 from trainer.data.faces import HaarDetector, crop_faces
+from trainer.data.mainguard import check_main_guard
 from trainer.data.sampling import segment_indices
 from trainer.data.transforms import AugmentPreset, augment_preset, crop_views, resize_clip, to_tensor, train_transform
 from trainer.errors import DataError
@@ -169,8 +170,9 @@ class VideoClipDataset(Dataset):
             clip, found = crop_faces(clip, self.detector, self.face_margin)
             if not found:
                 self.stats.no_face += 1
-                log.warning("no face found in %s; using the full frames (%d clips so far)",
-                            rec.path, self.stats.no_face)
+                n = self.stats.no_face
+                log.warning("no face found in %s; using the full frames (%d clip%s so far)",
+                            rec.path, n, "" if n == 1 else "s")
         return clip
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
@@ -254,6 +256,7 @@ def build_loader(dataset: VideoClipDataset, batch_size: int, shuffle: bool, drop
         raise DataError(f"batch_size must be >= 1, got {batch_size!r}")
     if workers < 0:
         raise DataError(f"workers must be >= 0, got {workers!r}")
+    check_main_guard(workers)
     if sampler is None:
         sampler = SeededShuffle(len(dataset), seed) if shuffle else range(len(dataset))
     kwargs = {}

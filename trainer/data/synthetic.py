@@ -10,6 +10,10 @@ have), the list files `train.txt` and `test.txt` (`<absolute clip folder> <frame
 authors' format) and, last, `synthetic.json` (the parameters). A set without its manifest is
 unfinished and is never reused; a write failure removes what was written. The output is a pure
 function of the parameters; an existing set with the same parameters is reused.
+
+Only a folder this module made is ever rebuilt: it writes the marker `.dferclip-synthetic` before
+anything else, and a non-empty folder holding neither that marker nor a synthetic set's manifest
+(someone's dataset, say) is refused, never emptied.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from trainer.world.aus import CLASSES, sample_apex
 from trainer.world.clips import STYLES, render_frame, sample_clip
 
 _VERSION = 4  # bump whenever the drawing changes, so cached sets are rebuilt
+_MARKER = ".dferclip-synthetic"  # written first into a folder this module owns
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,16 @@ def _existing(root: Path, manifest: dict) -> SyntheticSet | None:
     return None
 
 
+def _owned(root: Path) -> bool:
+    """Whether `root` is this module's to rebuild: absent, empty, marked, or a synthetic set."""
+    if not root.exists() or (root.is_dir() and not any(root.iterdir())) or (root / _MARKER).is_file():
+        return True
+    try:
+        return json.loads((root / "synthetic.json").read_text(encoding="utf-8")).get("format") == "dferclip-synthetic"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _render_split(root: Path, p: SynthParams, split: str, per_class: int, tag: int, workers: int) -> None:
     labels = _labels(p, per_class, tag)
     jobs = [(str(root / "clips" / split / f"{i + 1:05d}"), p, tag, i, label) for i, label in enumerate(labels)]
@@ -123,11 +138,15 @@ def generate(out_dir: Path | str, *, train_per_class: int = 40, test_per_class: 
         return found
     if root.exists() and not root.is_dir():
         raise DataError(f"{root} exists and is not a folder; choose another --out")
+    if not _owned(root):
+        raise DataError(f"{root} is not empty and holds no synthetic set; nothing was changed there: "
+                        f"give an empty or new folder (--out / data.synth_dir)")
     try:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / _MARKER).write_text("made by trainer synth; this folder may be rebuilt by it\n", encoding="utf-8")
         (root / "synthetic.json").unlink(missing_ok=True)  # unfinished from here on
         if (root / "clips").exists():
             shutil.rmtree(root / "clips")  # a set with other parameters or an unfinished one: rebuild it
-        root.mkdir(parents=True, exist_ok=True)
         for split, per_class, tag in (("train", p.train_per_class, 1), ("test", p.test_per_class, 2)):
             _render_split(root, p, split, per_class, tag, workers)
         write_atomic(root / "synthetic.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")

@@ -27,7 +27,7 @@ from trainer.evaluate.common import (
     write_json,
     write_output,
 )
-from trainer.model.backbone import create_backbone
+from trainer.model.backbone import check_backbone_name, create_backbone
 from trainer.model.config import ModelConfig
 from trainer.model.prompt import PromptLearner
 from trainer.model.text_encoder import TextEncoder
@@ -118,6 +118,8 @@ def embed_set(cfg: EmbedConfig) -> EmbedResult:
     rows = [{"class": e.name, "kind": "description", "text": e.description} for e in ds.classes]
     if cfg.descriptors:
         rows += [{"class": e.name, "kind": "descriptor", "text": d} for e in ds.classes for d in e.descriptors]
+    with trainer_errors():
+        check_backbone_name(cfg.backbone)  # an unknown name is that, not "has no weights"
     if cfg.pretrained is None and cfg.backbone != "tiny" and not cfg.random_weights:
         raise EvalError(f"--backbone {cfg.backbone} has no weights: pass --pretrained (a weights file or folder, "
                         "or an open_clip tag such as openai), or --random-weights for a seeded random backbone "

@@ -56,7 +56,8 @@ def interpret(path: str | Path, top_k: int = 5, metric: str = "cosine", pretrain
     with trainer_errors():
         ckpt = resolve_checkpoint(path)
         # a PEFT delta is built over its base weights: `pretrained` names them too when they moved
-        model, _state, classes, _frames = load_for_inference(ckpt, torch.device("cpu"), pretrained)
+        model, _state, classes, _frames = load_for_inference(ckpt, torch.device("cpu"), pretrained,
+                                                             base_option="--pretrained")
     learner = model.prompt_learner
     if learner is None or learner.ctx is None:
         raise EvalError(f"{ckpt} has no learned context (mode {model.config.mode!r}, n_ctx "

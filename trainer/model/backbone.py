@@ -81,6 +81,20 @@ def known_backbones() -> list[str]:
     return [TINY, TINYFACE, *open_clip.list_models()]
 
 
+def weights_fit(backbone: str, pretrained: str | None) -> bool:
+    """Whether `pretrained`, set for another backbone (a preset's), also names weights of `backbone`:
+    a pretrained tag that `backbone` knows. A file or folder belongs to the backbone it was set for."""
+    if pretrained is None:
+        return True
+    if backbone == TINYFACE:
+        return pretrained == SHIPPED_TAG
+    if backbone == TINY:
+        return False
+    from open_clip.pretrained import list_pretrained_tags_by_model
+
+    return pretrained in list_pretrained_tags_by_model(backbone)
+
+
 def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
     """Build the CLIP named by `cfg.backbone`; load `cfg.pretrained` unless `load_weights` is False."""
     from open_clip.model import CLIP
@@ -117,7 +131,8 @@ def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
             mean = tuple(tag_cfg.get("mean", mean))
             std = tuple(tag_cfg.get("std", std))
     elif load_weights and cfg.backbone not in (TINY, TINYFACE):
-        log.warning("no pretrained weights given for %s: the backbone starts from random weights", cfg.backbone)
+        log.warning("no pretrained weights given for %s: the backbone starts from random weights "
+                    "(--pretrained FILE_OR_TAG loads some)", cfg.backbone)
     if cfg.grad_checkpointing:
         clip.set_grad_checkpointing(True)
     size = clip.visual.image_size
@@ -127,15 +142,22 @@ def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
     return Backbone(clip, size, embed_dim, tuple(mean), tuple(std), source, sha, tensors)
 
 
+def check_backbone_name(name: str) -> None:
+    """BackboneError naming close known names when `name` is neither tiny/tinyface nor an open_clip model."""
+    known = known_backbones()
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=4, cutoff=0.5)
+        hint = f"; close names: {', '.join(close)}" if close else "; see open_clip.list_models()"
+        raise BackboneError(f"unknown model: open_clip does not know the backbone {name!r}{hint}")
+
+
 def _named_model_cfg(name: str) -> dict[str, Any]:
-    import open_clip
     from open_clip.factory import get_model_config
 
-    model_cfg = get_model_config(name) if name in open_clip.list_models() else None
+    check_backbone_name(name)
+    model_cfg = get_model_config(name)
     if model_cfg is None:
-        close = difflib.get_close_matches(name, known_backbones(), n=4, cutoff=0.5)
-        hint = f"; close names: {', '.join(close)}" if close else "; see open_clip.list_models()"
-        raise BackboneError(f"open_clip does not know the backbone {name!r}{hint}")
+        raise BackboneError(f"open_clip has no config for the backbone {name!r}")
     text_cfg = model_cfg.get("text_cfg", {})
     if model_cfg.get("custom_text") or "hf_model_name" in text_cfg or "timm_model_name" in model_cfg.get("vision_cfg", {}):
         raise BackboneError(

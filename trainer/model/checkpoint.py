@@ -144,10 +144,11 @@ def payload_version(payload: dict[str, Any]) -> int:
 
 
 def model_from_payload(payload: dict[str, Any], *, base_weights: str | None = None,
-                       what: str = "the checkpoint") -> DFERCLIP:
+                       what: str = "the checkpoint", base_option: str = "--base-weights") -> DFERCLIP:
     """Rebuild a model from `model_payload` / `compact_payload` output. A full payload needs no
     weights file; a delta is built over its base weights (`base_weights` overrides where they are),
-    whose sha256 must be the recorded one."""
+    whose sha256 must be the recorded one. `base_option`: the caller's option that sets `base_weights`,
+    named in the messages."""
     if not isinstance(payload, dict) or not {"config", "texts", "state_dict"} <= set(payload):
         raise CheckpointError(f"{what} has a model payload without config, texts or state_dict; it was not written by this toolkit")
     cfg = ModelConfig.from_dict(dict(payload["config"]))
@@ -163,12 +164,12 @@ def model_from_payload(payload: dict[str, Any], *, base_weights: str | None = No
     except BackboneError as exc:
         raise CheckpointError(
             f"{what} holds only the {cfg.peft} delta over the base weights {ref!r}, which cannot be loaded "
-            f"({exc}); put the base weights there, or pass them with --base-weights PATH"
+            f"({exc}); put the base weights there, or pass them with {base_option} PATH"
         ) from exc
     if model.base_sha256 != sha:
         raise CheckpointError(
             f"{what} is a delta over base weights with {_short(sha)}, but {where!r} has {_short(model.base_sha256)}; "
-            "pass the base weights it was trained from with --base-weights PATH"
+            f"pass the base weights it was trained from with {base_option} PATH"
         )
     load_state(model, payload["state_dict"], what, optional=model.base_keys)
     return model
@@ -300,7 +301,22 @@ def describe_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         "base_weights": payload.get("base_weights"),  # a delta's base (ref and sha256), None for full weights
         "extra_keys": sorted(extras),
         "imported_from": extras.get("imported_from"),
+        "kind": extras.get("kind"),  # run (last.pt) | model (best.pt, save_model) | None (imported)
+        "epoch": extras.get("epoch"),
+        "metrics": _metrics_of(extras),
     }
+
+
+def _metrics_of(extras: dict[str, Any]) -> dict[str, Any] | None:
+    """The test (and val) UAR / WAR a run checkpoint was saved with: best.pt records its epoch's
+    metrics, last.pt the history of every epoch (its last entry)."""
+    record = extras.get("metrics")
+    if not isinstance(record, dict) and extras.get("history"):
+        record = extras["history"][-1]
+    if not isinstance(record, dict):
+        return None
+    return {split: {k: record[split][k] for k in ("uar", "war")} for split in ("test", "val")
+            if isinstance(record.get(split), dict)}
 
 
 # ---------------------------------------------------------------------- RNG state

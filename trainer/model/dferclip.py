@@ -66,6 +66,11 @@ class DFERCLIP(nn.Module):
         self.base_sha256 = backbone.sha256  # of the pretrained file loaded (PEFT models), else None
         self.base_keys: frozenset[str] = frozenset()  # state keys that are the backbone's own (build_model)
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The class names in label order: logits[:, i] scores `classes[i]`."""
+        return tuple(self.texts.classes)
+
     # ------------------------------------------------------------------ features
     def preprocessing(self) -> dict[str, Any]:
         """What the input must look like; stored in checkpoints so the data side can follow it."""

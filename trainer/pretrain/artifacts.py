@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -34,18 +35,30 @@ def check_out(out: Path) -> Path:
     return out
 
 
+def _save_safetensors(state: dict[str, torch.Tensor], path: Path) -> None:
+    """safetensors' save_file, its own error turned into the OSError it reports (`os error N`), so a
+    full disk or a missing permission is handled like any other write failure."""
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    try:
+        save_file(state, str(path))  # no metadata map: its key order is not stable across processes
+    except SafetensorError as exc:
+        found = re.search(r"os error (\d+)", str(exc))
+        code = int(found.group(1)) if found else errno.EIO
+        raise OSError(code, os.strerror(code) if found else str(exc)) from exc
+
+
 def save_pretrained(out: Path, model: nn.Module, model_cfg: dict[str, Any],
                     card: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
     """Write weights (fp16), config.json and card.json to `out` atomically; returns `out` and the
     card as written (with the weights' sha256 and size)."""
-    from safetensors.torch import save_file
-
     out = check_out(out)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     try:
         tmp.mkdir(parents=True)
         state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / WEIGHTS_NAME))  # no metadata map: its key order is not stable across processes
+        _save_safetensors(state, tmp / WEIGHTS_NAME)
         os.chmod(tmp / WEIGHTS_NAME, 0o644)
         (tmp / "config.json").write_text(json.dumps({"model_cfg": model_cfg, "quick_gelu": True},
                                                     indent=2, sort_keys=True) + "\n", encoding="utf-8")

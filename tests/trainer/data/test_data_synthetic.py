@@ -88,3 +88,37 @@ def test_clip_folders_are_numbered_and_name_no_class(tmp_path):
     made = generate(tmp_path, train_per_class=1, test_per_class=1, size=32, min_frames=4, max_frames=6)
     names = [line.split()[0].rsplit("/", 1)[-1] for line in made.train_list.read_text().splitlines()]
     assert all(n.isdigit() for n in names) and not any(c in made.train_list.read_text() for c in CLASSES)
+
+
+def _someones_dataset(root):
+    clip = root / "clips" / "00001"
+    clip.mkdir(parents=True)
+    (clip / "00001.jpg").write_bytes(b"a frame")
+    (root / "train.txt").write_text(f"{clip} 1 3\n")
+    return {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_synthetic_refuses_a_folder_it_did_not_make_and_leaves_it_as_it_was(tmp_path):
+    before = _someones_dataset(tmp_path)
+    with pytest.raises(DataError, match="not empty and holds no synthetic set; nothing was changed"):
+        generate(tmp_path, train_per_class=1, test_per_class=1, size=32, min_frames=4, max_frames=6)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_trainer_synth_and_run_refuse_an_existing_dataset_folder(tmp_path, capsys):
+    from cli_runner import trainer_cli
+
+    before = _someones_dataset(tmp_path)
+    code, _, err = trainer_cli(capsys, "synth", "--out", tmp_path, "--train-per-class", 1, "--test-per-class", 1)
+    assert code != 0 and "holds no synthetic set" in err and "Traceback" not in err
+    code, _, err = trainer_cli(capsys, "run", "--out", tmp_path / "run", "--set", f"data.synth_dir={tmp_path}")
+    assert code != 0 and "holds no synthetic set" in err and "Traceback" not in err
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "run" not in p.parts} == before
+
+
+def test_an_interrupted_set_is_still_ours_to_rebuild(tmp_path):
+    kwargs = dict(train_per_class=1, test_per_class=1, size=32, min_frames=4, max_frames=6)
+    made = generate(tmp_path, **kwargs)
+    (made.root / "synthetic.json").unlink()  # as an interrupted rebuild leaves it
+    again = generate(tmp_path, **kwargs)
+    assert len(again.train_list.read_text().splitlines()) == 7

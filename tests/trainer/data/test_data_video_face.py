@@ -68,7 +68,7 @@ def test_crop_faces_uses_one_box_for_the_clip():
     assert not found and np.array_equal(np.stack(same), clip)
 
 
-def test_haar_detector_runs_offline_and_counts_misses(tmp_path, make_clip):
+def test_haar_detector_runs_offline_and_counts_misses(tmp_path, make_clip, caplog):
     cv2 = pytest.importorskip("cv2")
     detector = HaarDetector()
     if not hasattr(cv2, "CascadeClassifier"):  # OpenCV 5: a clear error instead of a crash
@@ -80,3 +80,4 @@ def test_haar_detector_runs_offline_and_counts_misses(tmp_path, make_clip):
     ds = VideoClipDataset([ClipRecord(folder, 4, 0)], 32, train=False, face_crop=True)
     frames, _ = ds[0]
     assert frames.shape == (16, 3, 32, 32) and ds.stats.no_face == 1
+    assert "(1 clip so far)" in caplog.text

@@ -88,6 +88,7 @@ def test_pt_and_parquet_hold_the_same_vectors(embedded, tmp_path):
         (["dfew/v1", "--format", "csv"], "--format must be one of npy, pt, parquet"),
         (["dfew/v9"], "dfew/v9"),
         (["dfew/v1", "--backbone", "ViT-Nope"], "ViT-Nope"),
+        (["dfew/v1", "--backbone", "ViT-Nope-99"], "unknown model: open_clip does not know the backbone 'ViT-Nope-99'"),
         (["dfew/v1", "--top-k", "0"], "--top-k"),
     ],
 )

@@ -168,7 +168,8 @@ def test_a_peft_delta_whose_base_moved_reads_with_pretrained(tmp_path):
     save_model(model, tmp_path / "best.pt")
     moved = base.rename(tmp_path / "moved.safetensors")
     lost = promptkit("interpret", tmp_path / "best.pt", "--out", tmp_path / "a.json")
-    assert lost.code != 0 and "--base-weights" in lost.err and len(lost.err.strip().splitlines()) == 1
+    assert lost.code != 0 and len(lost.err.strip().splitlines()) == 1, lost.err
+    assert "--pretrained PATH" in lost.err and "--base-weights" not in lost.err  # interpret has no --base-weights
     found = promptkit("interpret", tmp_path / "best.pt", "--pretrained", moved, "--out", tmp_path / "b.json")
     assert found.code == 0, found.err
     assert [c["class"] for c in json.loads((tmp_path / "b.json").read_text())["contexts"]] == list(CLASSES)
