@@ -229,3 +229,18 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
     code, out, err = cli(capsys, "prepare", tmp_path / "in", "--out", tmp_path / "o")
     assert code == 0 and "too_short" in out and "0 labelled clips" in out
+
+
+def test_unguarded_script_with_workers_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    face_scene(tmp_path / "in/a.mp4", seed=1, frames=4)
+    face_scene(tmp_path / "in/b.mp4", seed=2, frames=4)  # two clips: a pool would start
+    script = tmp_path / "cut.py"
+    script.write_text("from trainer.data.prepare import PrepareConfig, prepare\n"
+                      f"prepare([{str(tmp_path / 'in')!r}], {str(tmp_path / 'out')!r}, config=PrepareConfig(workers=2, min_frames=1))\n")
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert done.returncode != 0 and f"{script}:2 starts prepare's worker processes" in done.stderr
