@@ -189,8 +189,13 @@ class CallableDetector(_Lazy):
     def detect(self, frame: np.ndarray) -> list[Face]:
         if self._model is None:
             self._model = _import_callable(self.spec)
+        try:
+            found = list(self._model(frame) or ())
+        except Exception as exc:  # noqa: BLE001 - a user's detector may raise anything
+            raise DataError(f"face detector {self.spec or getattr(self._model, '__name__', self._model)!r} failed: "
+                            f"{type(exc).__name__}: {exc}") from exc
         faces = []
-        for row in self._model(frame) or ():
+        for row in found:
             values = [float(v) for v in row]
             if len(values) not in (4, 5):
                 raise DataError(f"face detector {self.spec or self._model!r} must return (x, y, w, h[, score]) "

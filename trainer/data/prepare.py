@@ -14,6 +14,7 @@ cropped behind the user's back (`detector="none"` centre-crops on purpose, for f
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import multiprocessing as mp
@@ -115,11 +116,19 @@ def _frames(source: Source, fps: float | None):
     yield from iter_video(source.path, fps)
 
 
-def _scan(source: Source, cfg: PrepareConfig, detector) -> tuple[list, list | None, tuple[int, int]]:
-    """Pass 1: faces per frame, the frames themselves while they fit in memory, and the frame size."""
+def _scan(source: Source, cfg: PrepareConfig, detector) -> tuple[list, list | None, tuple[int, int], str | None]:
+    """Pass 1: faces per frame, the frames themselves while they fit in memory, the frame size, and
+    the decoder's error when the clip cannot be read (a failing detector raises: it is not the clip's fault)."""
     detections, cache, used, shape = [], [], 0, (0, 0)
     last = None
-    for i, frame in enumerate(_frames(source, cfg.fps)):
+    frames = _frames(source, cfg.fps)
+    for i in itertools.count():
+        try:
+            frame = next(frames)
+        except StopIteration:
+            break
+        except DataError as exc:
+            return [], None, shape, str(exc)
         shape = frame.shape[:2]
         searched = detector is not None and i % cfg.detect_every == 0
         detections.append(detector.detect(frame) if searched else None)
@@ -132,7 +141,7 @@ def _scan(source: Source, cfg: PrepareConfig, detector) -> tuple[list, list | No
                 cache = None
     if detector is not None and detections and detections[-1] is None:  # the last frame is always searched
         detections[-1] = detector.detect(last)
-    return detections, cache, shape
+    return detections, cache, shape, None
 
 
 def _write_frames(frames, boxes, tmp: Path, cfg: PrepareConfig, n: int) -> int:
@@ -157,10 +166,9 @@ def process_clip(source: Source, out: Path, cfg: PrepareConfig, detector) -> dic
     """Cut one clip into `out/clips/<id>`; returns its manifest record (without the label)."""
     entry: dict[str, Any] = {"source": str(source.path), "id": source.clip_id, "folder": None, "status": "ok",
                              "detail": "", "frames": 0, "face_share": None, "size": None, "boxes": []}
-    try:
-        detections, cache, (h, w) = _scan(source, cfg, detector)
-    except DataError as exc:
-        return {**entry, "status": "unreadable", "detail": str(exc)}
+    detections, cache, (h, w), error = _scan(source, cfg, detector)
+    if error is not None:
+        return {**entry, "status": "unreadable", "detail": error}
     n = len(detections)
     entry.update(frames=n, size=[int(w), int(h)])
     if n == 0:
@@ -309,7 +317,9 @@ def prepare(inputs: Sequence[str | Path], out: str | Path, *, labels: str | Path
     out = Path(out).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out} is a file, not a folder")
-    make_detector(cfg.detector)  # a bad detector spec or a missing model file fails before any work
+    detector = make_detector(cfg.detector)  # a bad spec, a missing or broken model fails before any work
+    if detector is not None:
+        detector.detect(np.zeros((64, 64, 3), dtype=np.uint8))
     sources, class_set = label_sources(find_clips(inputs, exclude=out), Path(labels) if labels else None,
                                        tuple(classes) if classes else None)
     _open_out(out)

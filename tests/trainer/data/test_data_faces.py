@@ -45,6 +45,12 @@ def test_make_detector_specs(tmp_path):
     with pytest.raises(DataError, match=r"must return \(x, y, w, h"):
         bad.detect(np.zeros((8, 8, 3), np.uint8))
 
+    def broken(frame):
+        raise RuntimeError("model not loaded")
+
+    with pytest.raises(DataError, match="face detector 'broken' failed: RuntimeError: model not loaded"):
+        make_detector(broken).detect(np.zeros((8, 8, 3), np.uint8))
+
 
 def test_corrupt_yunet_model_is_one_error(tmp_path):
     model = tmp_path / "yunet.onnx"

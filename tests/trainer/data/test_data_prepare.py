@@ -213,6 +213,7 @@ def _error_line(err):
 def test_bad_input_is_one_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "file").write_text("x")
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
     face_scene(tmp_path / "in/a.mp4", seed=1, frames=4)
     cases = [
         (["prepare", tmp_path / "nothere", "--out", tmp_path / "o"], "input not found"),
@@ -221,6 +222,8 @@ def test_bad_input_is_one_line(tmp_path, capsys):
         (["prepare", tmp_path / "in", "--out", tmp_path / "file"], "is a file, not a folder"),
         (["prepare", tmp_path / "in", "--out", tmp_path / "file/sub"], "cannot write to --out"),
         (["prepare", tmp_path / "in", "--out", tmp_path / "o", "--detector", "mtcnn"], "unknown face detector"),
+        (["prepare", tmp_path / "in", "--out", tmp_path / "o", "--detector", tmp_path / "file.onnx"], "YuNet model file not found"),
+        (["prepare", tmp_path / "in", "--out", tmp_path / "o", "--detector", tmp_path / "bad.onnx"], "cannot load the YuNet model"),
         (["prepare", tmp_path / "in", "--out", tmp_path / "o", "--labels", tmp_path / "nope.csv"], "labels file not found"),
     ]
     for argv, message in cases:
