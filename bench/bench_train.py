@@ -37,8 +37,8 @@ def build(backbone: str, frames: int, device: torch.device):
 
 
 def step(model, optimizer, clips: torch.Tensor, labels: torch.Tensor, device, precision: str) -> None:
+    from trainer.data.dataset import to_model_input
     from trainer.model import autocast_for
-    from trainer.scoring import to_model_input
 
     with autocast_for(device, precision):
         logits = model(to_model_input(clips, device))  # (B, C)

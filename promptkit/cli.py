@@ -17,7 +17,6 @@ import typer
 
 from promptkit import cli_sets
 from promptkit.clirun import run_app
-from promptkit.errors import PromptkitError
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def register_plugins(app: typer.Typer, group: str = COMMANDS_GROUP) -> list[str]
 
 
 def main(argv: list[str] | None = None) -> None:
-    sys.exit(run_app(build_app(), (PromptkitError,), argv))
+    sys.exit(run_app(build_app(), argv=argv))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ exception classes moved between releases (typer < 0.25 re-uses click's; later re
 copy of click as `typer._click`), so the classes are collected from every module that may define
 them instead of being imported from one. Exits:
 
-- 0: success (also `--help`);  1: a library error (`errors`);  2: a usage mistake (unknown
+- 0: success (also `--help`);  1: a library error (`errors`: the toolkit's one root, `ToolkitError`,
+  which every error of promptkit and trainer derives from);  2: a usage mistake (unknown
   command or option, missing or bad option value, missing argument);  130: Ctrl-C.
 """
 
@@ -20,6 +21,8 @@ import sys
 from typing import Sequence
 
 import typer
+
+from promptkit.errors import ToolkitError
 
 _EXCEPTION_MODULES = ("typer._click.exceptions", "typer.exceptions", "click.exceptions")
 
@@ -41,7 +44,8 @@ def _classes(name: str) -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-def run_app(app: typer.Typer, errors: tuple[type[BaseException], ...], argv: Sequence[str] | None = None) -> int:
+def run_app(app: typer.Typer, errors: tuple[type[BaseException], ...] = (ToolkitError,),
+            argv: Sequence[str] | None = None) -> int:
     """Invoke `app` on `argv` (default: sys.argv[1:]); return the exit status after printing at most
     one `error: ...` line for a library error, a usage mistake or an interruption."""
     usage_errors, exits, aborts = _classes("ClickException"), _classes("Exit"), _classes("Abort")

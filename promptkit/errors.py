@@ -1,7 +1,16 @@
-"""The one error hierarchy of promptkit. The CLI catches PromptkitError once and prints one line."""
+"""The error root of the toolkit and promptkit's errors.
+
+`ToolkitError` is the base of every error both packages raise on bad input, bad files or a failing
+service: promptkit's derive from `PromptkitError`, trainer's from `trainer.errors.TrainerError`,
+both below it. The console scripts (`promptkit.clirun.run_app`) catch it once and print one line.
+"""
 
 
-class PromptkitError(Exception):
+class ToolkitError(Exception):
+    """The root: every error of promptkit and trainer on bad input, bad files or a failing service."""
+
+
+class PromptkitError(ToolkitError):
     """Base class: every error promptkit raises on bad input or a failing service."""
 
 
@@ -39,7 +48,3 @@ class SetContentError(PromptkitError):
 
 class ExchangeError(PromptkitError):
     """An export or import (CSV, Hugging Face dataset, hand-edited JSON) failed."""
-
-
-class EvalError(PromptkitError):
-    """An evaluation command (compare, embed, interpret) cannot run on its input."""

@@ -21,11 +21,10 @@ def run_cli(*args) -> Result:
     """Run the real `promptkit` app in-process through its error translation; code, stdout, stderr."""
     from promptkit.cli import build_app
     from promptkit.clirun import run_app
-    from promptkit.errors import PromptkitError
 
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = run_app(build_app(), (PromptkitError,), [str(a) for a in args])
+        code = run_app(build_app(), argv=[str(a) for a in args])
     return Result(code, out.getvalue(), err.getvalue())
 
 

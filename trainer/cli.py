@@ -12,10 +12,8 @@ import sys
 import typer
 
 from promptkit.clirun import run_app
-from promptkit.errors import PromptkitError
 
 from trainer.commands import data_cmds, model_cmds, pretrain_cmd, run_cmds
-from trainer.errors import TrainerError
 
 
 def build_app() -> typer.Typer:
@@ -36,7 +34,7 @@ def build_app() -> typer.Typer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    sys.exit(run_app(build_app(), (TrainerError, PromptkitError), argv))
+    sys.exit(run_app(build_app(), argv=argv))
 
 
 if __name__ == "__main__":

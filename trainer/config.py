@@ -25,19 +25,36 @@ from pathlib import Path
 from typing import Any
 
 from trainer.config_layers import drop_none, load_config_file, merge, set_value
+from trainer.data.registry import AUGMENT_PRESETS, DATASETS, SYNTH
+from trainer.declare import COMPARE, RUN, switch
 from trainer.errors import ConfigError
 from trainer.model.config import ModelConfig
 
-DATASETS = ("dfew", "ferv39k", "mafw")
-AUGMENT_PRESETS = ("dfew", "ferv39k", "mafw", "light", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
 OPTIMIZERS = ("sgd", "adamw")
 SELECTIONS = ("last", "val", "best-test-war")
 TEXT_SOURCES = ("descriptions", "classnames", "template", "random_words")
 DEVICES = ("auto", "cpu", "cuda")
 LOGGERS = ("none", "tensorboard", "wandb", "mlflow")
-PRESETS = ("default", "dfew", "ferv39k", "mafw")
-FOLDS_PER_DATASET = {"dfew": 5, "ferv39k": 1, "mafw": 5}
+PRESETS = ("default", *(spec.preset for spec in DATASETS.values()))  # default: the embedded synthetic run
+BOTH = (RUN, COMPARE)
+TEST_VIEWS_HELP = "CLIPSxCROPS test views, logits averaged (e.g. 2x3; default 1x1)."
+
+
+def text_source(text: str) -> dict[str, Any]:
+    """`--text descriptions|classnames|random_words|template:NAME` -> text.source (and text.template)."""
+    if text in ("descriptions", "classnames", "random_words"):
+        return {"source": text}
+    if text.startswith("template:") and len(text) > len("template:"):
+        return {"source": "template", "template": text[len("template:"):]}
+    raise ConfigError(f"--text takes descriptions, classnames, random_words or template:NAME_OR_PATH; got {text!r}")
+
+
+def one_fold(spec: str) -> dict[str, Any]:
+    """`--fold N` -> data.fold (`trainer run` reads a list or `all` itself: `trainer.protocol.parse_folds`)."""
+    if not str(spec).strip().isdigit():
+        raise ConfigError(f"--fold takes one fold number here (e.g. --fold 2); got {spec!r}")
+    return {"fold": int(spec)}
 
 
 @dataclass
@@ -48,31 +65,41 @@ class DataConfig:
     cached under `synth_dir`, or under the user's cache folder).
     """
 
-    dataset: str | None = None
-    data_root: str | None = None
-    fold: int = 1
-    train_list: str | None = None
-    test_list: str | None = None
-    classes: str | None = None
-    allow_overlap: bool = False  # clips in both train and test lists: refused unless True
-    num_segments: int = 16
+    dataset: str | None = field(default=None, metadata=switch(
+        "--dataset", help=f"{' | '.join(DATASETS)}: find the standard split files under --data-root.", commands=BOTH))
+    data_root: str | None = field(default=None, metadata=switch(
+        "--data-root", help="Dataset folder; also remaps the absolute paths inside list files.", commands=BOTH))
+    fold: int = field(default=1, metadata=switch(  # `trainer run` reads it as the protocol's fold list
+        "--fold", help="1..5, a comma list, or all.", commands=BOTH, cli_type=str, to_fields=one_fold))
+    train_list: str | None = field(default=None, metadata=switch(
+        "--train-list", help="List file '<clip> <frames> <label>' or CSV (path,label).", commands=BOTH))
+    test_list: str | None = field(default=None, metadata=switch(
+        "--test-list", help="Test list, same formats.", commands=BOTH))
+    classes: str | None = field(default=None, metadata=switch(
+        "--classes", help="Class set for hand-made lists: dfew | mafw | 'a,b,c' | a file.", commands=BOTH))
+    allow_overlap: bool = field(default=False, metadata=switch(  # clips in both lists: refused unless True
+        "--allow-overlap", help="Train even when clips are in both the train and the test list."))
+    num_segments: int = field(default=16, metadata=switch(
+        "--frames", help="Segments (frames) per clip.", commands=BOTH))
     augment: str = "none"
-    workers: int = 2
+    workers: int = field(default=2, metadata=switch(
+        "--workers", help="Data loader worker processes.", commands=BOTH))
     synth_dir: str | None = None
-    synth_seed: int = 0
-    synth_train_per_class: int = 40
-    synth_test_per_class: int = 15
-    synth_size: int = 96
-    synth_style: str = "cartoon"  # cartoon | chalk (the held-out renderer variant)
-    balanced_sampling: bool = False  # draw train clips with probability 1 / (clips of their class)
-    test_views: str = "1x1"  # CLIPSxCROPS: logits averaged over temporal clips x spatial crops
+    synth_seed: int = SYNTH.seed  # the synthetic set's settings (defaults: trainer.data.registry.SYNTH)
+    synth_train_per_class: int = SYNTH.train_per_class
+    synth_test_per_class: int = SYNTH.test_per_class
+    synth_size: int = SYNTH.size
+    synth_style: str = SYNTH.style  # cartoon | chalk (the held-out renderer variant)
+    balanced_sampling: bool = field(default=False, metadata=switch(  # p(clip) = 1 / (clips of its class)
+        "--balanced-sampling", help="Draw train clips class-balanced (seeded per epoch).", summary=True))
+    test_views: str = field(default="1x1", metadata=switch("--test-views", help=TEST_VIEWS_HELP, summary=True))
 
     def __post_init__(self) -> None:
         parse_views(self.test_views)
         if self.dataset is not None and self.dataset not in DATASETS:
             raise ConfigError(f"data.dataset must be one of {', '.join(DATASETS)}; got {self.dataset!r}")
         if self.dataset is not None:
-            n_folds = FOLDS_PER_DATASET[self.dataset]
+            n_folds = DATASETS[self.dataset].folds
             if not 1 <= self.fold <= n_folds:
                 raise ConfigError(f"data.fold for {self.dataset} must be in 1..{n_folds}; got {self.fold!r}")
             if self.data_root is None:
@@ -127,24 +154,33 @@ class OptimConfig:
     """
 
     optimizer: str = "sgd"
-    epochs: int = 50
-    batch: int = 48
-    accum_steps: int = 1
-    lr_image: float = 1e-5
-    lr_temporal: float = 1e-2
-    lr_prompt: float = 1e-3
+    epochs: int = field(default=50, metadata=switch("--epochs", help="Epochs.", commands=BOTH))
+    batch: int = field(default=48, metadata=switch(
+        "--batch", help="Global batch per optimiser step (split over ranks and accumulation).", commands=BOTH))
+    accum_steps: int = field(default=1, metadata=switch(
+        "--accum", help="Gradient accumulation steps per optimiser step."))
+    lr_image: float = field(default=1e-5, metadata=switch("--lr-image", help="Learning rate of the image encoder."))
+    lr_temporal: float = field(default=1e-2, metadata=switch(
+        "--lr-temporal", help="Learning rate of the temporal model."))
+    lr_prompt: float = field(default=1e-3, metadata=switch(
+        "--lr-prompt", help="Learning rate of the prompt contexts."))
     lr_head: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 1e-4
     milestones: tuple[int, ...] = (30, 40)
     gamma: float = 0.1
-    clip_grad: float | None = None
+    clip_grad: float | None = field(default=None, metadata=switch(
+        "--clip-grad", help="Clip the gradient norm to this value."))
     drop_last: bool = True
-    label_smoothing: float = 0.0
-    ema: float | None = None  # decay of an exponential moving average of the trainable weights
-    layer_decay: float | None = None  # image encoder lr x decay ** (depth below the top)
-    mixup: float = 0.0  # Beta(alpha, alpha) of mixup; 0: off
-
+    label_smoothing: float = field(default=0.0, metadata=switch(
+        "--label-smoothing", help="Label smoothing of the cross-entropy, 0 <= X < 1 (off: 0).", summary=True))
+    ema: float | None = field(default=None, metadata=switch(  # decay of an EMA of the trainable weights
+        "--ema", help="Evaluate an EMA of the trainable weights with this decay, in (0, 1).", summary=True))
+    layer_decay: float | None = field(default=None, metadata=switch(  # image lr x decay ** (depth below the top)
+        "--layer-decay", summary=True,
+        help="Layer-wise lr decay of the image encoder, in (0, 1] (e.g. 0.75 with --set optim.optimizer=adamw)."))
+    mixup: float = field(default=0.0, metadata=switch(
+        "--mixup", help="Mixup of train clips with Beta(alpha, alpha), alpha > 0 (off: 0).", summary=True))
 
     def __post_init__(self) -> None:
         self.milestones = tuple(int(m) for m in self.milestones)
@@ -187,10 +223,15 @@ class TextConfig:
     `random_words` (the descriptor set's descriptions replaced by seeded random words of the same
     token length: WaffleCLIP's control, `promptkit.random_words`)."""
 
-    source: str = "descriptions"
-    descriptions: str = "v1"
+    source: str = field(default="descriptions", metadata=switch(
+        "--text", help="descriptions | classnames | random_words (WaffleCLIP control) | template:NAME "
+        "(e.g. template:photo_of).", to_fields=text_source))
+    descriptions: str = field(default="v1", metadata=switch(
+        "--descriptions", help="Descriptor set: v2 | mafw/v2 | path.json.", commands=BOTH))
     template: str | None = None
-    store: str | None = None
+    store: str | None = field(default=None, metadata=switch(
+        "--store", commands=BOTH, help="Your descriptor store (default $PROMPTKIT_STORE, else $XDG_DATA_HOME/promptkit "
+        "or ~/.local/share/promptkit); shipped sets are read too."))
 
     def __post_init__(self) -> None:
         if self.source not in TEXT_SOURCES:
@@ -208,14 +249,20 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     text: TextConfig = field(default_factory=TextConfig)
-    seed: int = 1
-    deterministic: bool = False
-    precision: str = "fp32"
-    device: str = "auto"
-    select: str = "last"
-    val_fraction: float = 0.1
-    ckpt_every_steps: int = 0
-    logger: str = "none"  # none | tensorboard | wandb | mlflow (trainer.tracking)
+    seed: int = field(default=1, metadata=switch("--seed", help="Seed of a single run.", commands=BOTH))
+    deterministic: bool = field(default=False, metadata=switch(
+        "--deterministic/--no-deterministic", help="Deterministic kernels."))
+    precision: str = field(default="fp32", metadata=switch(
+        "--precision", help="fp32 | bf16 | fp16 (autocast on GPU only).", commands=BOTH))
+    device: str = field(default="auto", metadata=switch("--device", help="auto | cpu | cuda.", commands=BOTH))
+    select: str = field(default="last", metadata=switch(
+        "--select", help="last (default) | val (held-out part of train) | best-test-war (authors' rule)."))
+    val_fraction: float = field(default=0.1, metadata=switch(
+        "--val-fraction", help="Share of train held out with --select val."))
+    ckpt_every_steps: int = field(default=0, metadata=switch(
+        "--ckpt-every-steps", help="Also save last.pt every N optimiser steps."))
+    logger: str = field(default="none", metadata=switch(  # trainer.tracking
+        "--logger", help="none | tensorboard | wandb | mlflow (files under the run folder)."))
 
     def __post_init__(self) -> None:
         if isinstance(self.data, dict):
@@ -283,12 +330,13 @@ def preset(name: str) -> dict[str, Any]:
             },
             "text": {"source": "descriptions", "descriptions": "dfew/v1"},
         }
+    spec = next(spec for spec in DATASETS.values() if spec.preset == name)
     return {
         "preset": name,
         # The paper fine-tunes OpenAI's CLIP weights: found offline (HF cache or ~/.cache/clip), and a
         # missing file is one clear error, never a silent start from random weights.
         "model": {"backbone": "ViT-B-32", "quick_gelu": True, "pretrained": "openai"},
-        "data": {"dataset": name, "augment": name, "num_segments": 16, "workers": 4},
+        "data": {"dataset": spec.name, "augment": spec.augment, "num_segments": 16, "workers": 4},
         "optim": _paper_optim(),
         "text": {"source": "descriptions", "descriptions": "v1"},
     }

@@ -35,7 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from trainer import report
 from trainer.config import RunConfig, config_from_dict, preset
-from trainer.data.dataset import VideoClipDataset, build_loader
+from trainer.data.dataset import VideoClipDataset, build_loader, to_model_input
 from trainer.distributed import DistContext, EpochSampler, all_reduce_sum, broadcast_object
 from trainer.ema import WeightEMA
 from trainer.errors import TrainerError, TrainingStopped
@@ -44,7 +44,7 @@ from trainer.model import autocast_for, build_model
 from trainer.model import checkpoint as ckpt
 from trainer.model.checkpoint import load_state, model_payload
 from trainer.model.layer_decay import layer_groups
-from trainer.scoring import evaluate, split_metrics, to_model_input
+from trainer.scoring import eval_loader, evaluate, split_metrics
 from trainer.tracking import NullTracker, open_tracker
 
 log = logging.getLogger(__name__)
@@ -123,9 +123,11 @@ def make_loader(records: list, image_size: int, *, train: bool, config: RunConfi
     dataset = VideoClipDataset(records, image_size, train=train, augment=augment if train else None,
                                num_segments=config.data.num_segments, seed=config.seed,
                                views=(1, 1) if train else config.data.views)
-    multiple = config.optim.batch if (train and config.optim.drop_last) else None
-    weights = class_balanced_weights(dataset.labels) if (train and config.data.balanced_sampling) else None
-    sampler = EpochSampler(len(dataset), shuffle=train, seed=config.seed, rank=ctx.rank,
+    if not train:
+        return dataset, eval_loader(dataset, batch, config.data.workers, ctx, seed=config.seed)
+    multiple = config.optim.batch if config.optim.drop_last else None
+    weights = class_balanced_weights(dataset.labels) if config.data.balanced_sampling else None
+    sampler = EpochSampler(len(dataset), shuffle=True, seed=config.seed, rank=ctx.rank,
                            world_size=ctx.world_size, drop_last_multiple=multiple, weights=weights)
     loader = build_loader(dataset, batch, shuffle=False, drop_last=False, workers=config.data.workers,
                           seed=config.seed, sampler=sampler)

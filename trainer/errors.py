@@ -1,4 +1,5 @@
-"""The one error hierarchy of trainer. The CLI catches TrainerError once and prints one line.
+"""The errors of trainer, under the toolkit's one root (`promptkit.errors.ToolkitError`), which
+the console scripts catch once to print one line.
 
 Every trainer error class is defined here (and only here); the modules that raise them import them
 from this file (`trainer.model.errors` and `trainer.data.errors` only re-export their part).
@@ -6,10 +7,12 @@ from this file (`trainer.model.errors` and `trainer.data.errors` only re-export 
 
 from __future__ import annotations
 
+from promptkit.errors import ToolkitError
+
 _WORKER_PREFIX = "Caught DataError in DataLoader worker process"
 
 
-class TrainerError(Exception):
+class TrainerError(ToolkitError):
     """Base class: every error trainer raises on bad input, bad checkpoints or bad data."""
 
 
@@ -77,3 +80,7 @@ class TrackingError(TrainerError):
 
 class PretrainError(TrainerError):
     """`trainer pretrain` cannot start, or its output cannot be written."""
+
+
+class EvalError(TrainerError):
+    """An evaluation command (compare, embed, interpret) cannot run on its input."""

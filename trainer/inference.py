@@ -15,11 +15,11 @@ import torch
 
 from trainer.config import parse_views
 from trainer.data.annotations import ClipRecord, read_annotations
-from trainer.data.dataset import VideoClipDataset, build_loader
-from trainer.distributed import DistContext, EpochSampler, pick_device
+from trainer.data.dataset import VideoClipDataset
+from trainer.distributed import DistContext, pick_device
 from trainer.errors import CheckpointError, TrainerError
 from trainer.model.checkpoint import model_from_payload, read_native
-from trainer.scoring import evaluate, split_metrics
+from trainer.scoring import eval_loader, evaluate, split_metrics
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -59,11 +59,6 @@ def load_for_inference(path: str | Path, device: torch.device, base_weights: str
     return model, state, classes, frames
 
 
-def _loader(dataset, batch: int, workers: int):
-    sampler = EpochSampler(len(dataset), shuffle=False, seed=0)
-    return build_loader(dataset, batch, shuffle=False, drop_last=False, workers=workers, sampler=sampler)
-
-
 def recorded_test_list(state: dict[str, Any], file: Path) -> tuple[Path, str | None]:
     """(test list, data root) that the run which wrote this checkpoint was evaluated on; a
     CheckpointError saying to pass --test-list when the checkpoint records none or the list is not
@@ -100,7 +95,7 @@ def evaluate_checkpoint(path: str | Path, test_list: str | Path | None = None, *
         data_root = data_root if data_root is not None else recorded_root
     records = read_annotations(test_list, data_root, num_classes=len(classes), classes=classes)
     dataset = VideoClipDataset(records, model.image_size, train=False, num_segments=frames, views=views)
-    _, logits = evaluate(model, _loader(dataset, batch, workers), ctx, precision, on_batch)
+    _, logits = evaluate(model, eval_loader(dataset, batch, workers), ctx, precision, on_batch)
     result = split_metrics(logits, [r.label for r in records], len(classes))
     result["per_class_recall"] = dict(zip(classes, result["per_class_recall"]))
     result.update(classes=list(classes), n_clips=len(records), checkpoint=str(resolve_checkpoint(path)),
@@ -122,7 +117,7 @@ def predict_clips(path: str | Path, clips: Sequence[str | Path], *, face_crop: b
     records = [ClipRecord(Path(c).expanduser(), None, 0, f"argument {i + 1}") for i, c in enumerate(clips)]
     dataset = VideoClipDataset(records, model.image_size, train=False, num_segments=frames, face_crop=face_crop,
                                hint="Give folders of frames (JPEG/PNG) or video files that exist", views=views)
-    _, logits = evaluate(model, _loader(dataset, batch, 0), ctx, precision)
+    _, logits = evaluate(model, eval_loader(dataset, batch, 0), ctx, precision)
     probs = torch.softmax(logits, dim=1)  # (N, C)
     out = []
     for clip, row in zip(clips, probs):

@@ -1,7 +1,7 @@
 """What a run reads: its class set, the class texts, and the train / val / test clip lists.
 
 - Class set: the dataset's (`--dataset`), else `data.classes` (`dfew`, `"a,b,c"`, a file), else
-  the descriptor set's when the reference names one (`mafw/v2`, a JSON path), else `dfew` (the
+  the descriptor set's when the reference names one (`mafw/v2`, `mafw`, a JSON path), else `dfew` (the
   synthetic set uses the DFEW label order).
 - Texts: a descriptor set resolved in that class set (`--descriptions v2`), the class names
   (`--text classnames`), or a manual template (`--text template:photo_of`). A text set whose class
@@ -24,10 +24,11 @@ from promptkit.classes import ClassSet, resolve_classes
 from promptkit.errors import StoreError
 from promptkit.quality import set_text_problems
 from promptkit.random_words import random_words_like
-from promptkit.store import Store, resolve_store_root
+from promptkit.store import Store, is_bare_version, resolve_store_root
 
 from trainer.config import RunConfig
 from trainer.data.annotations import read_annotations, standard_split
+from trainer.data.registry import DATASETS
 from trainer.errors import InputError, TextsError
 from trainer.model.texts import ClassTexts
 
@@ -52,7 +53,7 @@ def resolve_class_set(config: RunConfig, ds: Any = None):
     run's descriptor set when already loaded (`load_descriptor_set`), so it is read only once."""
     data = config.data
     if data.dataset is not None:
-        return resolve_classes(data.dataset)
+        return resolve_classes(DATASETS[data.dataset].class_set)
     if data.classes:
         return resolve_classes(data.classes)
     if _names_own_set(config):
@@ -62,9 +63,9 @@ def resolve_class_set(config: RunConfig, ds: Any = None):
 
 
 def _names_own_set(config: RunConfig) -> bool:
-    """Does the run's descriptor reference name its own class set (`mafw/v2`, a JSON path)?"""
-    ref = config.text.descriptions
-    return config.text.source in ("descriptions", "random_words") and ("/" in ref or ref.endswith(".json"))
+    """Does the run's descriptor reference name its own class set (`mafw/v2`, `mafw`, a JSON path)?"""
+    # the store's own reading of a reference: anything but a bare `vN` / `latest` names its set
+    return config.text.source in ("descriptions", "random_words") and not is_bare_version(config.text.descriptions)
 
 
 def load_descriptor_set(config: RunConfig, class_set: str | None):

@@ -1,11 +1,18 @@
 """The one mapping from command-line options to a RunConfig, used by `trainer run` and `promptkit
 compare` (library code: no Typer here, the commands pass their option values through).
 
+Which option sets which field is declared once, on the field (`trainer.declare.switch`):
+`cli_options` maps the flat values onto the nested config from those declarations, a parse hook
+where a flag is not one-to-one with its field (`--text template:NAME`, `--fold N` for compare);
+`trainer run` reads `--fold` (a list or `all`) and `--seeds` itself as the protocol's runs.
+
 The layers stay those of `trainer.config.resolve_config`: preset -> `--config FILE` -> options ->
 `--set`. Decisions the options imply are applied to the layered config directly, between the
-options and `--set`: hand-made lists with a dataset preset keep the preset's settings and class set
-but not its split files; `--classes` without `--descriptions` takes that class set's own first
-descriptor set (`v1`); a lone `--test-list` (evaluation only) stands in for the train list.
+options and `--set`: `--descriptions` without `--text` makes the descriptions the texts; a
+`--backbone` without `--pretrained` keeps the preset's weights only when they are a tag of that
+backbone; hand-made lists with a dataset preset keep the preset's settings and class set but not
+its split files; `--classes` without `--descriptions` takes that class set's own first descriptor
+set (`v1`); a lone `--test-list` (evaluation only) stands in for the train list.
 """
 
 from __future__ import annotations
@@ -14,54 +21,31 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from trainer.config import RunConfig, apply_set, config_from_dict, layered_config
+from trainer.declare import declared
 from trainer.errors import ConfigError
-from trainer.model.backbone import weights_fit
+from trainer.model.families import weights_fit
 
 
-def text_options(text: str | None, descriptions: str | None, store: str | None) -> dict[str, Any]:
-    """The `text` section from `--text descriptions|classnames|random_words|template:NAME`, `--descriptions`, `--store`."""
-    out: dict[str, Any] = {"descriptions": descriptions, "store": store}
-    if descriptions is not None and text != "random_words":
-        out["source"] = "descriptions"
-    if text is None:
-        return out
-    if text in ("descriptions", "classnames", "random_words"):
-        out["source"] = text
-    elif text.startswith("template:") and len(text) > len("template:"):
-        out.update(source="template", template=text[len("template:"):])
-    else:
-        raise ConfigError(f"--text takes descriptions, classnames, random_words or template:NAME_OR_PATH; got {text!r}")
+def cli_options(**values: Any) -> dict[str, Any]:
+    """The nested options layer from the commands' flat option values (None: not given), keyed by
+    the switches' names (`frames=8` -> data.num_segments): mapped by the declarations on the config
+    fields (`trainer.declare`), the one place a switch is named."""
+    by_name = {d.switch.name: d for d in declared(RunConfig)}
+    unknown = sorted(set(values) - set(by_name))
+    if unknown:
+        raise TypeError(f"cli_options: no switch is declared as {', '.join(unknown)}")
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        spec, node = by_name[name], out
+        for part in spec.section:
+            node = node.setdefault(part, {})
+        node.update(spec.fields(value))
+    text = out.get("text", {})
+    if "descriptions" in text and values.get("text") is None:
+        text["source"] = "descriptions"  # --descriptions alone: the descriptions are the texts
     return out
-
-
-def cli_options(*, seed: int | None = None, select: str | None = None, val_fraction: float | None = None,
-                precision: str | None = None, device: str | None = None, deterministic: bool | None = None,
-                ckpt_every_steps: int | None = None, backbone: str | None = None, pretrained: str | None = None,
-                dataset: str | None = None, data_root: str | None = None, fold: int | None = None,
-                train_list: str | None = None, test_list: str | None = None, classes: str | None = None,
-                frames: int | None = None, workers: int | None = None, epochs: int | None = None,
-                batch: int | None = None, accum: int | None = None, lr_image: float | None = None,
-                lr_temporal: float | None = None, lr_prompt: float | None = None, clip_grad: float | None = None,
-                text: str | None = None, descriptions: str | None = None, store: str | None = None,
-                allow_overlap: bool | None = None, label_smoothing: float | None = None,
-                balanced_sampling: bool | None = None, ema: float | None = None, test_views: str | None = None,
-                logger: str | None = None, peft: str | None = None, layer_decay: float | None = None,
-                mixup: float | None = None, negatives: bool | None = None, negative_weight: float | None = None,
-                multi_descriptions: bool | None = None) -> dict[str, Any]:
-    """The nested options layer from the commands' flat option values (None: not given)."""
-    return {
-        "seed": seed, "select": select, "val_fraction": val_fraction, "precision": precision, "device": device,
-        "deterministic": deterministic, "ckpt_every_steps": ckpt_every_steps, "logger": logger,
-        "model": {"backbone": backbone, "pretrained": pretrained, "peft": peft, "negatives": negatives,
-                  "negative_weight": negative_weight, "multi_descriptions": multi_descriptions},
-        "data": {"dataset": dataset, "data_root": data_root, "fold": fold, "train_list": train_list,
-                 "test_list": test_list, "classes": classes, "num_segments": frames, "workers": workers,
-                 "allow_overlap": allow_overlap, "balanced_sampling": balanced_sampling, "test_views": test_views},
-        "optim": {"epochs": epochs, "batch": batch, "accum_steps": accum, "lr_image": lr_image,
-                  "lr_temporal": lr_temporal, "lr_prompt": lr_prompt, "clip_grad": clip_grad,
-                  "label_smoothing": label_smoothing, "ema": ema, "layer_decay": layer_decay, "mixup": mixup},
-        "text": text_options(text, descriptions, store),
-    }
 
 
 def given(options: dict[str, Any]) -> bool:

@@ -16,7 +16,8 @@ from typing import Callable, Sequence
 
 from promptkit.fileio import make_folder
 
-from trainer.config import FOLDS_PER_DATASET, ConfigError, RunConfig, config_from_dict, load_config_file
+from trainer.config import ConfigError, RunConfig, config_from_dict, load_config_file
+from trainer.data.registry import DATASETS
 from trainer.distributed import DistContext, barrier, broadcast_object
 from trainer.engine import Trainer, seeded
 from trainer.inputs import resolve_inputs, synthetic_dir
@@ -40,10 +41,10 @@ def parse_folds(spec: str | None, dataset: str | None) -> list[int] | None:
     if spec is None:
         return None
     text = str(spec).strip().lower()
-    n_folds = FOLDS_PER_DATASET.get(dataset or "", None)
+    n_folds = DATASETS[dataset].folds if dataset in DATASETS else None
     if text == "all":
         if n_folds is None:
-            raise ConfigError("--fold all needs --dataset dfew|ferv39k|mafw (lists given by hand have no folds)")
+            raise ConfigError(f"--fold all needs --dataset {'|'.join(DATASETS)} (lists given by hand have no folds)")
         return list(range(1, n_folds + 1))
     try:
         folds = [int(part) for part in text.replace(",", " ").split()]
@@ -52,7 +53,7 @@ def parse_folds(spec: str | None, dataset: str | None) -> list[int] | None:
     if not folds:
         raise ConfigError(f"--fold takes 1..5, a comma list or 'all'; got {spec!r}")
     if dataset is None and folds != [1]:
-        raise ConfigError(f"--fold {spec} needs --dataset dfew|ferv39k|mafw")
+        raise ConfigError(f"--fold {spec} needs --dataset {'|'.join(DATASETS)}")
     for fold in folds:
         if n_folds is not None and not 1 <= fold <= n_folds:
             raise ConfigError(f"{dataset} has folds 1..{n_folds}; got --fold {fold}")

@@ -1,5 +1,5 @@
 """Scoring clips: a loader's logits gathered over ranks (test views averaged) and the metrics of a
-split (UAR, WAR, per-class recall, confusion). Used by the training loop's evaluations
+split (UAR, WAR, per-class recall, confusion), and the one evaluation loader. Used by the training loop's evaluations
 (`trainer.engine`), `trainer eval` / `predict` (`trainer.inference`) and `promptkit compare`.
 """
 
@@ -11,13 +11,17 @@ from typing import Any, Callable
 import torch
 
 from trainer import metrics
-from trainer.distributed import DistContext, gather_outputs
+from trainer.data.dataset import build_loader, to_model_input
+from trainer.distributed import DistContext, EpochSampler, gather_outputs
 from trainer.model import autocast_for
 
 
-def to_model_input(frames: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 (B, T, 3, H, W) from the loader -> float in [0, 1] on the device."""
-    return frames.to(device, non_blocking=True).float().div_(255.0)  # (B, T, 3, H, W)
+def eval_loader(dataset, batch: int, workers: int, ctx: DistContext | None = None, seed: int = 0):
+    """The one evaluation loader: every clip of `dataset` once, in order, split over `ctx`'s ranks,
+    with the EpochSampler `evaluate` reads the clip order back from."""
+    rank, world_size = (ctx.rank, ctx.world_size) if ctx is not None else (0, 1)
+    sampler = EpochSampler(len(dataset), shuffle=False, seed=seed, rank=rank, world_size=world_size)
+    return build_loader(dataset, batch, shuffle=False, drop_last=False, workers=workers, seed=seed, sampler=sampler)
 
 
 def evaluate(model: torch.nn.Module, loader, ctx: DistContext, precision: str = "fp32",

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from trainer.commands.run_view import QuietProgress, RichProgress
-from trainer.evaluate.common import trainer_errors
+from trainer.commands.switches import SWITCHES, with_switches
 
 COMPARE_HELP = """Evaluate prompt variants on one test split and print one table (UAR, WAR, per-class
 recall): manual templates zero-shot with the backbone, trained runs (--run DIR), and with --train
@@ -40,6 +40,7 @@ def _stderr() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+@with_switches("compare")
 def compare(
     template: Annotated[list[str], Opt("--template", help="Template (repeatable): photo_of, expression_of, class_name, description, random_words, negatives, multi_descriptions, or a .j2 file.")] = [],  # noqa: B006
     no_zero_shot: Annotated[bool, Opt("--no-zero-shot", help="Skip the manual-template variants.")] = False,
@@ -49,23 +50,7 @@ def compare(
     preset: Annotated[Optional[str], Opt("--preset", help="default | dfew | ferv39k | mafw (default: the dataset's, else default).")] = None,
     config_file: Annotated[Optional[str], Opt("--config", help="JSON run config (e.g. a run's config.json).")] = None,
     sets: Annotated[list[str], Opt("--set", help="Override any run config field: key=value (dotted).")] = [],  # noqa: B006
-    dataset: Annotated[Optional[str], Opt("--dataset", help="dfew | ferv39k | mafw (standard split under --data-root).")] = None,
-    data_root: Annotated[Optional[str], Opt("--data-root", help="Dataset folder.")] = None,
-    fold: Annotated[Optional[int], Opt("--fold", help="Fold of the dataset's split.")] = None,
-    train_list: Annotated[Optional[str], Opt("--train-list", help="Train list (needed only with --train).")] = None,
-    test_list: Annotated[Optional[str], Opt("--test-list", help="Test list or CSV (path,label).")] = None,
-    classes: Annotated[Optional[str], Opt("--classes", help="Class set for hand-made lists: dfew | mafw | 'a,b,c' | a file.")] = None,
-    descriptions: Annotated[Optional[str], Opt("--descriptions", help="Descriptor set: v1 | mafw/v1 | path.json.")] = None,
-    store: Annotated[Optional[str], Opt("--store", help="Your descriptor store (default $PROMPTKIT_STORE, else ~/.local/share/promptkit); shipped sets are read too.")] = None,
-    backbone: Annotated[Optional[str], Opt("--backbone", help="open_clip model name or tiny.")] = None,
-    pretrained: Annotated[Optional[str], Opt("--pretrained", help="Backbone weights file or folder (offline).")] = None,
-    frames: Annotated[Optional[int], Opt("--frames", help="Frames (segments) per clip.")] = None,
-    epochs: Annotated[Optional[int], Opt("--epochs", help="Training epochs of each --train variant.")] = None,
-    batch: Annotated[Optional[int], Opt("--batch", help="Training batch of each --train variant.")] = None,
-    seed: Annotated[Optional[int], Opt("--seed", help="Seed (training, and the random tiny backbone).")] = None,
-    workers: Annotated[Optional[int], Opt("--workers", help="Data loader worker processes.")] = None,
-    device: Annotated[Optional[str], Opt("--device", help="auto | cpu | cuda.")] = None,
-    precision: Annotated[Optional[str], Opt("--precision", help="fp32 | bf16 | fp16 (GPU only).")] = None,
+    switches: dict[str, Any] = SWITCHES,  # the run switches declared for compare (data, backbone, budget)
     zs_normalize: Annotated[str, Opt("--zs-normalize", help="Pixel normalisation of the zero-shot variants: clip (CLIP's mean/std) | none.")] = "clip",
     eval_batch: Annotated[int, Opt("--eval-batch", help="Clips per evaluation batch.")] = 16,
     base_weights: Annotated[Optional[str], Opt("--base-weights", help="Where the base weights of --run PEFT delta checkpoints are, when not at the ref they record (sha256 checked).")] = None,
@@ -74,11 +59,7 @@ def compare(
     from trainer.evaluate.compare import DEFAULT_TEMPLATES, CompareConfig, resolve_run_config, run_compare
     from trainer.options import cli_options
 
-    options = cli_options(
-        seed=seed, device=device, precision=precision, backbone=backbone, pretrained=pretrained, dataset=dataset,
-        data_root=data_root, fold=fold, train_list=train_list, test_list=test_list, classes=classes, frames=frames,
-        workers=workers, epochs=epochs, batch=batch, descriptions=descriptions, store=store,
-    )
+    options = cli_options(**switches)
     run_config = resolve_run_config(preset, config_file, options, sets, train)
     templates = () if no_zero_shot else tuple(template or DEFAULT_TEMPLATES)
     cfg = CompareConfig(run_config, templates, tuple(run), train, out, zs_normalize, eval_batch, base_weights)
@@ -93,7 +74,7 @@ def compare(
 def _with_progress(call, quiet: bool):
     console = _stderr()
     progress = QuietProgress(console) if quiet else RichProgress(console)
-    with trainer_errors(), progress:
+    with progress:
         return call(progress)
 
 
@@ -129,10 +110,9 @@ def embed(
                       random_weights=random_weights)
     if pretrained is None and random_weights:
         _stderr().print(f"note: --random-weights: {backbone} has random weights, the similarities mean nothing")
-    with trainer_errors():
-        result = embed_set(cfg)
-        folder = out or Path("embeddings") / result.set_id.replace("/", "-")
-        files = save_embeddings(result, folder, fmt)
+    result = embed_set(cfg)
+    folder = out or Path("embeddings") / result.set_id.replace("/", "-")
+    files = save_embeddings(result, folder, fmt)
     table = Table(title=f"closest class descriptions in {result.set_id} ({backbone})")
     for name in ("rank", "class", "class", "cosine"):
         table.add_column(name, justify="right" if name in ("rank", "cosine") else "left")
@@ -156,8 +136,7 @@ def interpret(
     from trainer.evaluate.interpret import interpret as interpret_checkpoint
     from trainer.evaluate.interpret import save_interpretation
 
-    with trainer_errors():
-        result = interpret_checkpoint(path, top_k, metric, pretrained, full_vocab)
+    result = interpret_checkpoint(path, top_k, metric, pretrained, full_vocab)
     written = save_interpretation(result, out)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))

@@ -8,19 +8,21 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
 
 from trainer.commands.run_view import EvalProgress, PlainProgress, QuietProgress, RichProgress, eval_heading, eval_table, predict_tables, protocol_table
+from trainer.commands.switches import SWITCHES, with_switches
+from trainer.config import TEST_VIEWS_HELP
+from trainer.data.registry import SYNTH
 from trainer.errors import ConfigError
 
 RUN_HELP = """Train DFER-CLIP. With no data options it trains the tiny model on a synthetic set it
 generates itself (a few minutes on 2 CPU cores). `--dataset dfew --data-root DIR --fold all --seeds 1 2 3`
 runs the paper's protocol. Distributed: `torchrun --nproc-per-node N -m trainer run ...` (--batch is global)."""
 
-TEST_VIEWS_HELP = "CLIPSxCROPS test views, logits averaged (e.g. 2x3; default 1x1)."
 BASE_WEIGHTS_HELP = ("Where the base weights of a --peft delta checkpoint are (a file or folder), when not at "
                      "the ref it records; their sha256 must match.")
 
@@ -45,51 +47,14 @@ def _seeds(seeds: Optional[str], extra: list[str]) -> list[int] | None:
         raise ConfigError(f"--seeds takes integers (e.g. --seeds 1 2 3); got {' '.join(parts)!r}") from None
 
 
+@with_switches("run")
 def run(
     ctx: typer.Context,
     preset: Optional[str] = typer.Option(None, help="default | dfew | ferv39k | mafw (default: the dataset's, else default)."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="JSON config (e.g. an earlier run's config.json)."),
     sets: list[str] = typer.Option([], "--set", help="Override any config field: key=value, dotted (optim.lr_image=1e-4)."),
-    dataset: Optional[str] = typer.Option(None, help="dfew | ferv39k | mafw: find the standard split files under --data-root."),
-    data_root: Optional[str] = typer.Option(None, help="Dataset folder; also remaps the absolute paths inside list files."),
-    fold: Optional[str] = typer.Option(None, help="1..5, a comma list, or all."),
     seeds: Optional[str] = typer.Option(None, help="Seeds to run (e.g. --seeds 1 2 3); one run per fold x seed."),
-    seed: Optional[int] = typer.Option(None, help="Seed of a single run."),
-    train_list: Optional[str] = typer.Option(None, help="List file '<clip> <frames> <label>' or CSV (path,label)."),
-    test_list: Optional[str] = typer.Option(None, help="Test list, same formats."),
-    classes: Optional[str] = typer.Option(None, help="Class set for hand-made lists: dfew | mafw | 'a,b,c' | a file."),
-    allow_overlap: Optional[bool] = typer.Option(None, "--allow-overlap", help="Train even when clips are in both the train and the test list."),
-    descriptions: Optional[str] = typer.Option(None, help="Descriptor set: v2 | mafw/v2 | path.json."),
-    text: Optional[str] = typer.Option(None, help="descriptions | classnames | random_words (WaffleCLIP control) | template:NAME (e.g. template:photo_of)."),
-    store: Optional[str] = typer.Option(None, help="Your descriptor store (default $PROMPTKIT_STORE, else $XDG_DATA_HOME/promptkit or ~/.local/share/promptkit); shipped sets are read too."),
-    backbone: Optional[str] = typer.Option(None, help="open_clip model name or tiny."),
-    pretrained: Optional[str] = typer.Option(None, help="Weights file or folder for the backbone (offline)."),
-    epochs: Optional[int] = typer.Option(None, help="Epochs."),
-    batch: Optional[int] = typer.Option(None, help="Global batch per optimiser step (split over ranks and accumulation)."),
-    accum: Optional[int] = typer.Option(None, help="Gradient accumulation steps per optimiser step."),
-    lr_image: Optional[float] = typer.Option(None, help="Learning rate of the image encoder."),
-    lr_temporal: Optional[float] = typer.Option(None, help="Learning rate of the temporal model."),
-    lr_prompt: Optional[float] = typer.Option(None, help="Learning rate of the prompt contexts."),
-    clip_grad: Optional[float] = typer.Option(None, help="Clip the gradient norm to this value."),
-    frames: Optional[int] = typer.Option(None, help="Segments (frames) per clip."),
-    workers: Optional[int] = typer.Option(None, help="Data loader worker processes."),
-    select: Optional[str] = typer.Option(None, help="last (default) | val (held-out part of train) | best-test-war (authors' rule)."),
-    val_fraction: Optional[float] = typer.Option(None, help="Share of train held out with --select val."),
-    precision: Optional[str] = typer.Option(None, help="fp32 | bf16 | fp16 (autocast on GPU only)."),
-    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda."),
-    deterministic: Optional[bool] = typer.Option(None, "--deterministic/--no-deterministic", help="Deterministic kernels."),
-    ckpt_every_steps: Optional[int] = typer.Option(None, help="Also save last.pt every N optimiser steps."),
-    label_smoothing: Optional[float] = typer.Option(None, help="Label smoothing of the cross-entropy, 0 <= X < 1 (off: 0)."),
-    balanced_sampling: Optional[bool] = typer.Option(None, "--balanced-sampling", help="Draw train clips class-balanced (seeded per epoch)."),
-    ema: Optional[float] = typer.Option(None, help="Evaluate an EMA of the trainable weights with this decay, in (0, 1)."),
-    test_views: Optional[str] = typer.Option(None, help=TEST_VIEWS_HELP),
-    logger: Optional[str] = typer.Option(None, help="none | tensorboard | wandb | mlflow (files under the run folder)."),
-    peft: Optional[str] = typer.Option(None, help="lora | adapter: train only LoRA deltas / bottleneck adapters in the image encoder."),
-    layer_decay: Optional[float] = typer.Option(None, help="Layer-wise lr decay of the image encoder, in (0, 1] (e.g. 0.75 with --set optim.optimizer=adamw)."),
-    mixup: Optional[float] = typer.Option(None, help="Mixup of train clips with Beta(alpha, alpha), alpha > 0 (off: 0)."),
-    negatives: Optional[bool] = typer.Option(None, "--negatives", help="FineCLIPER-style: subtract the weighted similarity to each class's negative description (the set needs negatives)."),
-    negative_weight: Optional[float] = typer.Option(None, help="Weight of the negative similarity with --negatives, in [0, 10] (default 0.5)."),
-    multi_descriptions: Optional[bool] = typer.Option(None, "--multi-descriptions", help="CuPL-style: each class's text feature is the mean over its several descriptions (the set needs variants)."),
+    switches: dict[str, Any] = SWITCHES,  # one option per switch declared on the config fields
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/<time>-<preset>)."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last.pt (its own config.json is used)."),
     overwrite: bool = typer.Option(False, help="Replace the run files in an existing --out."),
@@ -101,17 +66,8 @@ def run(
     from trainer.protocol import check_run_dir, load_run_spec, parse_folds, start_run
 
     seed_list = _seeds(seeds, list(ctx.args))
-    options = cli_options(
-        seed=seed, select=select, val_fraction=val_fraction, precision=precision, device=device,
-        deterministic=deterministic, ckpt_every_steps=ckpt_every_steps, backbone=backbone, pretrained=pretrained,
-        dataset=dataset, data_root=data_root, train_list=train_list, test_list=test_list, classes=classes,
-        frames=frames, workers=workers, epochs=epochs, batch=batch, accum=accum, lr_image=lr_image,
-        lr_temporal=lr_temporal, lr_prompt=lr_prompt, clip_grad=clip_grad, text=text, descriptions=descriptions,
-        store=store, allow_overlap=allow_overlap, label_smoothing=label_smoothing,
-        balanced_sampling=balanced_sampling, ema=ema, test_views=test_views, logger=logger, peft=peft,
-        layer_decay=layer_decay, mixup=mixup, negatives=negatives, negative_weight=negative_weight,
-        multi_descriptions=multi_descriptions,
-    )
+    fold = switches.pop("fold")  # the protocol's folds: one, a comma list or all (one run each)
+    options = cli_options(**switches)
     if resume:
         if out is None:
             raise ConfigError("--resume needs --out RUN_FOLDER (the run to continue)")
@@ -193,13 +149,13 @@ def predict(
 
 def synth(
     out: Path = typer.Option(..., help="Folder to write the set into (frames + train.txt / test.txt)."),
-    train_per_class: int = typer.Option(40, help="Training clips per class."),
-    test_per_class: int = typer.Option(15, help="Test clips per class."),
-    size: int = typer.Option(96, help="Frame size in pixels."),
-    seed: int = typer.Option(0, help="Seed (the set is a pure function of its settings)."),
-    min_frames: int = typer.Option(16, help="Fewest frames of a clip."),
-    max_frames: int = typer.Option(40, help="Most frames of a clip."),
-    style: str = typer.Option("cartoon", help="cartoon (the world's) | chalk (the held-out renderer variant)."),
+    train_per_class: int = typer.Option(SYNTH.train_per_class, help="Training clips per class."),
+    test_per_class: int = typer.Option(SYNTH.test_per_class, help="Test clips per class."),
+    size: int = typer.Option(SYNTH.size, help="Frame size in pixels."),
+    seed: int = typer.Option(SYNTH.seed, help="Seed (the set is a pure function of its settings)."),
+    min_frames: int = typer.Option(SYNTH.min_frames, help="Fewest frames of a clip."),
+    max_frames: int = typer.Option(SYNTH.max_frames, help="Most frames of a clip."),
+    style: str = typer.Option(SYNTH.style, help="cartoon (the world's) | chalk (the held-out renderer variant)."),
     workers: int = typer.Option(2, help="Processes rendering clips (the set does not depend on it)."),
 ) -> None:
     """Write the synthetic 7-class face-world set: drawn faces whose expression (action units, shape

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from trainer.config import RunConfig
+from trainer.declare import declared
 from trainer.report import protocol_rows
 
 
@@ -39,13 +41,11 @@ def config_summary(config: dict[str, Any], run_dir: Path) -> list[str]:
         source = (f"the synthetic face world ({data['synth_train_per_class']}/{data['synth_test_per_class']} "
                   f"clips per class, {data['synth_style']})")
     words = text["source"] if text["source"] != "descriptions" else f"descriptions {text['descriptions']}"
-    switches = [name for name, on in (
-        ("negatives", model.get("negatives")), ("multi-descriptions", model.get("multi_descriptions")),
-        (f"peft {model.get('peft')}", model.get("peft") not in (None, "none")), (f"mixup {optim.get('mixup')}", optim.get("mixup")),
-        (f"ema {optim.get('ema')}", optim.get("ema")), ("balanced sampling", data.get("balanced_sampling")),
-        (f"label smoothing {optim.get('label_smoothing')}", optim.get("label_smoothing")),
-        (f"test views {data.get('test_views')}", data.get("test_views", "1x1") != "1x1"),
-        (f"layer decay {optim.get('layer_decay')}", optim.get("layer_decay"))) if on]
+    switches = []  # the method switches declared for the summary that are not at their defaults
+    for spec in declared(RunConfig):
+        value = spec.value(config)
+        if spec.switch.summary and value != spec.default:
+            switches.append(spec.switch.label if isinstance(value, bool) else f"{spec.switch.label} {value}")
     return [
         f"run {run_dir} (preset {config['preset']}, seed {config['seed']}, {config['precision']})",
         f"  model   {model['backbone']} ({model.get('pretrained') or 'random weights'}), {data['num_segments']} frames, "

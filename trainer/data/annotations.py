@@ -28,11 +28,10 @@ from pathlib import Path, PurePath
 from typing import Sequence
 
 from trainer.data.errors import DataError
+from trainer.data.registry import dataset_spec
 
 log = logging.getLogger(__name__)
-DATASETS = ("dfew", "ferv39k", "mafw")
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-_FOLDS = {"dfew": 5, "ferv39k": 1, "mafw": 5}
 # Folders under a DFEW root that may hold the per-clip frame folders named by `video_name`.
 _DFEW_FRAME_DIRS = ("Clip/clip_224x224", "clip_224x224", "DFEW_Frame_Face", "Clip/clip_224x224_16f",
                     "faces", "frames", "Clip", ".")
@@ -293,17 +292,6 @@ def read_annotations(path: Path | str, data_root: Path | str | None = None, *,
     return records
 
 
-def _split_names(dataset: str, fold: int, split: str) -> list[str]:
-    if dataset == "ferv39k":
-        return [f"FERV39K_{split}.txt", f"ferv39k_{split}.txt", f"{split}.txt"]
-    tag = dataset.upper()
-    names = [f"{tag}_set_{fold}_{split}.txt", f"{tag}_fold_{fold}_{split}.txt",
-             f"set_{fold}_{split}.txt", f"fold_{fold}_{split}.txt"]
-    if dataset == "dfew":
-        names += [f"{split}(single-labeled)/set_{fold}.csv", f"{split}/set_{fold}.csv"]
-    return names
-
-
 def _search_dirs(data_root: Path, dataset: str) -> list[Path]:
     subs = (".", "annotation", "annotations", "splits", "EmoLabel_DataSplit")
     return [(data_root / s) for s in subs]
@@ -330,17 +318,16 @@ def standard_split(dataset: str, data_root: Path | str, fold: int = 1) -> tuple[
     `MAFW_set_1_train.txt`) and common variants, then DFEW's own split CSVs; raises DataError listing
     the places it looked when nothing is found.
     """
-    name = dataset.lower()
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
-    if not isinstance(fold, int) or not 1 <= fold <= _FOLDS[name]:
-        raise DataError(f"{name} has folds 1..{_FOLDS[name]}, got {fold!r}")
+    spec = dataset_spec(dataset)
+    name = spec.name
+    if not isinstance(fold, int) or not 1 <= fold <= spec.folds:
+        raise DataError(f"{name} has folds 1..{spec.folds}, got {fold!r}")
     root = Path(data_root).expanduser()
     if not root.is_dir():
         raise DataError(f"data root not found: {root}")
     looked: list[str] = []
     for folder in _search_dirs(root, name):
-        train_names, test_names = _split_names(name, fold, "train"), _split_names(name, fold, "test")
+        train_names, test_names = spec.split_names(fold, "train"), spec.split_names(fold, "test")
         for train_name, test_name in zip(train_names, test_names):
             looked.append(str(folder / train_name))
             train = _find_case_insensitive(folder, train_name)

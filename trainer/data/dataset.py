@@ -32,8 +32,9 @@ from trainer.data.annotations import ClipRecord
 from trainer.data.decode import FRAME_ORDERS, LoadStats, count_video_frames, first_readable, is_video, list_frames, load_frames, load_video
 from trainer.data.faces import HaarDetector, crop_faces
 from trainer.data.mainguard import check_main_guard
+from trainer.data.registry import AugmentPreset, augment_preset
 from trainer.data.sampling import segment_indices
-from trainer.data.transforms import AugmentPreset, augment_preset, crop_views, resize_clip, to_tensor, train_transform
+from trainer.data.transforms import crop_views, resize_clip, to_tensor, train_transform
 from trainer.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -243,6 +244,11 @@ def _worker_context():
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload([__name__])
     return ctx
+
+
+def to_model_input(frames: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The loader's uint8 (B, T, 3, H, W) frames -> float in [0, 1] on the device (the model's input)."""
+    return frames.to(device, non_blocking=True).float().div_(255.0)  # (B, T, 3, H, W)
 
 
 def build_loader(dataset: VideoClipDataset, batch_size: int, shuffle: bool, drop_last: bool,

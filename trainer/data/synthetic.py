@@ -24,12 +24,14 @@ import multiprocessing as mp
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from promptkit.fileio import write_atomic
 
+from trainer.data.registry import SynthSettings
 from trainer.errors import DataError
 from trainer.world.aus import CLASSES, sample_apex
 from trainer.world.clips import STYLES, render_frame, sample_clip
@@ -49,15 +51,8 @@ class SyntheticSet:
 
 
 @dataclass(frozen=True)
-class SynthParams:
-    train_per_class: int = 40
-    test_per_class: int = 15
-    size: int = 96
-    seed: int = 0
-    min_frames: int = 16
-    max_frames: int = 40
-    quality: int = 90
-    style: str = "cartoon"
+class SynthParams(SynthSettings):
+    """The settings of one set (defaults: `trainer.data.registry.SynthSettings`), validated."""
 
     def __post_init__(self) -> None:
         if self.train_per_class < 1 or self.test_per_class < 1:
@@ -124,13 +119,13 @@ def _render_split(root: Path, p: SynthParams, split: str, per_class: int, tag: i
     write_atomic(root / f"{split}.txt", "".join(lines))
 
 
-def generate(out_dir: Path | str, *, train_per_class: int = 40, test_per_class: int = 15, size: int = 96,
-             seed: int = 0, min_frames: int = 16, max_frames: int = 40, quality: int = 90,
-             style: str = "cartoon", workers: int = 1) -> SyntheticSet:
+def generate(out_dir: Path | str, *, workers: int = 1, **settings: Any) -> SyntheticSet:
     """Write a synthetic set under `out_dir` (or reuse one made there with the same parameters).
 
-    `workers` processes render clips in parallel; the result does not depend on it."""
-    p = SynthParams(train_per_class, test_per_class, size, seed, min_frames, max_frames, quality, style)
+    `settings`: any of `SynthSettings`' fields (train_per_class, test_per_class, size, seed,
+    min_frames, max_frames, quality, style), the others at their defaults there. `workers` processes
+    render clips in parallel; the result does not depend on it."""
+    p = SynthParams(**settings)
     root = Path(out_dir).expanduser().resolve()
     manifest = {"format": "dferclip-synthetic", "version": _VERSION, "classes": list(CLASSES), **asdict(p)}
     found = _existing(root, manifest)

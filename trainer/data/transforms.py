@@ -7,67 +7,22 @@ Frames stay channels-last numpy arrays while in the worker, where OpenCV's resiz
 several times faster than the same steps on `(T, 3, H, W)` tensors; each resized frame is written
 channel-first into the output once, and flip and brightness then run over the whole clip in place.
 
-Presets follow the paper's code: all datasets use a random-sized crop (area 0.08-1, aspect 3/4-4/3)
-and a horizontal flip; DFEW adds brightness jitter 0.5, FERV39k a rotation of up to 4 degrees.
-Testing is a plain resize to the square input size.
+The presets (`AugmentPreset`, named in `trainer.data.registry.AUGMENT_PRESETS`) follow the paper's
+code. Testing is a plain resize to the square input size.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Sequence, Union
 
 import cv2
 import numpy as np
 import torch
 
-from trainer.errors import DataError
+from trainer.data.registry import AugmentPreset
 
 Clip = Union[np.ndarray, Sequence[np.ndarray]]  # (T, H, W, 3) array or T frames (H, W, 3), uint8
-
-
-@dataclass(frozen=True)
-class AugmentPreset:
-    """Training augmentation: random-sized crop + flip + optional brightness jitter and rotation."""
-
-    name: str = "custom"
-    crop: bool = True
-    scale: tuple[float, float] = (0.08, 1.0)
-    ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    hflip: bool = True
-    brightness: float = 0.0  # factor drawn from [1 - b, 1 + b]
-    rotation: float = 0.0  # degrees, angle drawn from [-r, r]
-
-    def __post_init__(self) -> None:
-        lo, hi = self.scale
-        if not 0 < lo <= hi <= 1:
-            raise DataError(f"augment scale must satisfy 0 < min <= max <= 1, got {self.scale!r}")
-        if not 0 < self.ratio[0] <= self.ratio[1]:
-            raise DataError(f"augment ratio must satisfy 0 < min <= max, got {self.ratio!r}")
-        if not 0 <= self.brightness < 1:
-            raise DataError(f"augment brightness must be in [0, 1), got {self.brightness!r}")
-        if not 0 <= self.rotation <= 180:
-            raise DataError(f"augment rotation must be in [0, 180] degrees, got {self.rotation!r}")
-
-
-PRESET_NAMES = ("dfew", "ferv39k", "mafw", "light", "none")
-
-
-def augment_preset(name: str) -> AugmentPreset:
-    """The named preset: dfew | ferv39k | mafw (the paper's), light (small images), none."""
-    key = name.lower()
-    if key == "dfew":
-        return AugmentPreset("dfew", brightness=0.5)
-    if key == "ferv39k":
-        return AugmentPreset("ferv39k", rotation=4.0)
-    if key == "mafw":
-        return AugmentPreset("mafw")
-    if key == "light":
-        return AugmentPreset("light", scale=(0.6, 1.0), ratio=(0.9, 1.1), brightness=0.2)
-    if key == "none":
-        return AugmentPreset("none", crop=False, hflip=False)
-    raise DataError(f"unknown augmentation preset {name!r}; expected one of {', '.join(PRESET_NAMES)}")
 
 
 def crop_params(height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float],

@@ -1,30 +1,18 @@
-"""What the evaluation commands (compare, embed, interpret) share: the translation of trainer errors
-into promptkit's EvalError (they are `promptkit` commands, so the promptkit CLI prints one line) and
-their output files, written atomically with `promptkit.fileio.write_atomic`.
+"""What the evaluation commands (compare, embed, interpret) share: their output files, written
+atomically with `promptkit.fileio.write_atomic` (a file that cannot be written is one EvalError).
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
-from promptkit.errors import EvalError
 from promptkit.fileio import write_atomic
 
-from trainer.errors import TrainerError
-
-
-@contextlib.contextmanager
-def trainer_errors() -> Iterator[None]:
-    """Re-raise the trainer's errors as EvalError, so the promptkit CLI prints them as one line."""
-    try:
-        yield
-    except TrainerError as exc:
-        raise EvalError(str(exc)) from exc
+from trainer.errors import EvalError
 
 
 def write_output(path: Path, content: Any) -> Path:

@@ -31,7 +31,7 @@ import jinja2
 import jinja2.meta
 import torch
 
-from promptkit.errors import EvalError, TemplateError
+from promptkit.errors import TemplateError
 from promptkit.random_words import NAME as RANDOM_WORDS
 from promptkit.random_words import random_words_like
 from promptkit.store import Store, resolve_store_root
@@ -39,10 +39,10 @@ from promptkit.templates import load_template, render_classes
 
 from trainer.config import config_from_dict
 from trainer.data.annotations import read_annotations
-from trainer.data.dataset import VideoClipDataset, build_loader
-from trainer.distributed import DistContext, EpochSampler, pick_device
-from trainer.errors import TrainerError
-from trainer.evaluate.common import save_figure, trainer_errors, write_csv, write_json
+from trainer.data.dataset import VideoClipDataset
+from trainer.distributed import DistContext, pick_device
+from trainer.errors import EvalError, TrainerError
+from trainer.evaluate.common import save_figure, write_csv, write_json
 from trainer.inference import load_for_inference, resolve_checkpoint
 from trainer.inputs import clip_lists, resolve_class_set
 from trainer.model.backbone import create_backbone
@@ -50,7 +50,7 @@ from trainer.model.dferclip import DFERCLIP
 from trainer.model.texts import ClassTexts
 from trainer.options import config_from_options
 from trainer.protocol import start_run
-from trainer.scoring import evaluate, split_metrics
+from trainer.scoring import eval_loader, evaluate, split_metrics
 
 log = logging.getLogger(__name__)
 
@@ -127,17 +127,15 @@ def resolve_run_config(preset: str | None, config_file: str | None, options: dic
     data = options.get("data") or {}
     if train and data.get("test_list") and not data.get("train_list") and not data.get("dataset"):
         raise EvalError("--train needs --train-list as well as --test-list (or --dataset with --data-root)")
-    with trainer_errors():
-        return config_from_options(preset, config_file, options, list(sets), evaluate_only=not train)
+    return config_from_options(preset, config_file, options, list(sets), evaluate_only=not train)
 
 
 # ---------------------------------------------------------------------- inputs
 def load_test_split(run_config) -> TestSplit:
-    with trainer_errors():
-        class_set = resolve_class_set(run_config)
-        _, test_list = clip_lists(run_config)
-        records = read_annotations(test_list, run_config.data.data_root, num_classes=len(class_set.classes),
-                                   classes=class_set.classes)
+    class_set = resolve_class_set(run_config)
+    _, test_list = clip_lists(run_config)
+    records = read_annotations(test_list, run_config.data.data_root, num_classes=len(class_set.classes),
+                               classes=class_set.classes)
     if not records:
         raise EvalError(f"the test list {test_list} holds no clips")
     return TestSplit(class_set.name, tuple(class_set.classes), records, str(test_list))
@@ -173,8 +171,7 @@ def template_texts(source, classes: Sequence[str], ds, random_seed: int | None =
     if descriptions is not None and random_seed is not None:
         descriptions = list(random_words_like(descriptions, random_seed))
     texts = render_classes(source, classes, descriptions)
-    with trainer_errors():
-        return ClassTexts(tuple(classes), tuple(texts), f"template:{source.name}")
+    return ClassTexts(tuple(classes), tuple(texts), f"template:{source.name}")
 
 
 def checked_sources(names: Sequence[str]) -> list[tuple[Any, set[str], str | None]]:
@@ -191,10 +188,9 @@ def checked_sources(names: Sequence[str]) -> list[tuple[Any, set[str], str | Non
 
 def set_row_texts(special: str, classes: Sequence[str], ds) -> Any:
     """The descriptor set's texts with its negatives or several descriptions, under `classes`' names."""
-    with trainer_errors():
-        texts = ClassTexts.from_descriptor_set(ds, negatives=special == "negatives",
-                                               variants=special == "multi_descriptions")
-        return dataclasses.replace(texts, classes=tuple(classes))
+    texts = ClassTexts.from_descriptor_set(ds, negatives=special == "negatives",
+                                           variants=special == "multi_descriptions")
+    return dataclasses.replace(texts, classes=tuple(classes))
 
 
 def _short(text: str, limit: int = 48) -> str:
@@ -214,11 +210,8 @@ def variant_name(source_name: str, taken: set[str]) -> str:
 def clip_outputs(module, records: list, image_size: int, frames: int, ctx, batch: int, workers: int,
                  precision: str, notes: list[str]) -> Any:
     """`module`'s outputs (N, K) for every clip, in record order (the trainer's evaluation loop)."""
-    with trainer_errors():
-        dataset = VideoClipDataset(records, image_size, train=False, num_segments=frames)
-        sampler = EpochSampler(len(dataset), shuffle=False, seed=0)
-        loader = build_loader(dataset, batch, shuffle=False, drop_last=False, workers=workers, sampler=sampler)
-        indices, outputs = evaluate(module, loader, ctx, precision)  # (N,), (N, K)
+    dataset = VideoClipDataset(records, image_size, train=False, num_segments=frames)
+    indices, outputs = evaluate(module, eval_loader(dataset, batch, workers), ctx, precision)  # (N,), (N, K)
     summary = dataset.mismatch_summary()
     if summary and summary not in notes:
         notes.append(summary)
@@ -253,14 +246,13 @@ def zero_shot_rows(cfg: CompareConfig, sources: Sequence[Any], split: TestSplit,
 
 
     run = cfg.run
-    with trainer_errors():
-        # frozen plain prompts: no PEFT, and negatives / several descriptions only in their own rows
-        model_cfg = dataclasses.replace(run.model_config(), mode="zeroshot", normalize=cfg.zs_normalize, peft="none",
-                                        negatives=False, multi_descriptions=False)
-        with torch.random.fork_rng(devices=[]):  # random (weightless) backbones are seeded, globals untouched
-            torch.manual_seed(run.seed)
-            backbone = create_backbone(model_cfg)
-        model_cfg = dataclasses.replace(model_cfg, image_size=backbone.image_size)
+    # frozen plain prompts: no PEFT, and negatives / several descriptions only in their own rows
+    model_cfg = dataclasses.replace(run.model_config(), mode="zeroshot", normalize=cfg.zs_normalize, peft="none",
+                                    negatives=False, multi_descriptions=False)
+    with torch.random.fork_rng(devices=[]):  # random (weightless) backbones are seeded, globals untouched
+        torch.manual_seed(run.seed)
+        backbone = create_backbone(model_cfg)
+    model_cfg = dataclasses.replace(model_cfg, image_size=backbone.image_size)
     taken: set[str] = set()
     variants = []
     for source, special in sources:
@@ -271,8 +263,7 @@ def zero_shot_rows(cfg: CompareConfig, sources: Sequence[Any], split: TestSplit,
                                           multi_descriptions=special == "multi_descriptions")
         else:
             texts = template_texts(source, split.classes, ds, run.seed if special == RANDOM_WORDS else None)
-        with trainer_errors():
-            model = DFERCLIP(row_cfg, texts, backbone).to(ctx.device).eval()
+        model = DFERCLIP(row_cfg, texts, backbone).to(ctx.device).eval()
         name = variant_name(special or source.name, taken)
         shown = {RANDOM_WORDS: f"{source.name}, random words seed {run.seed}", None: source.name}.get(special, f"{source.name} + {special}")
         variants.append((name, texts, model, shown))
@@ -289,9 +280,8 @@ def zero_shot_rows(cfg: CompareConfig, sources: Sequence[Any], split: TestSplit,
 def run_row(path: str | Path, split: TestSplit, cfg: CompareConfig, ctx, notes: list[str],
             name: str | None = None) -> CompareRow:
     """Evaluate a trained run's checkpoint on the split, after checking it was trained on its classes."""
-    with trainer_errors():
-        ckpt = resolve_checkpoint(path)
-        model, state, classes, frames = load_for_inference(ckpt, ctx.device, cfg.base_weights)
+    ckpt = resolve_checkpoint(path)
+    model, state, classes, frames = load_for_inference(ckpt, ctx.device, cfg.base_weights)
     if [c.lower() for c in classes] != [c.lower() for c in split.classes]:
         raise EvalError(f"run {ckpt} was trained on {len(classes)} classes {list(classes)} but the test split uses "
                         f"{split.class_set} {list(split.classes)}; compare runs trained on the same class set")
@@ -315,8 +305,7 @@ def train_variant(cfg: CompareConfig, source: str, run_dir: Path, ctx, progress)
         return run_dir / "best.pt"
     if progress is not None:
         progress.note(f"training {run_dir.name} -> {run_dir}")
-    with trainer_errors():
-        start_run(run_config, run_dir, overwrite=True, ctx=ctx, progress=progress)
+    start_run(run_config, run_dir, overwrite=True, ctx=ctx, progress=progress)
     return run_dir / "best.pt"
 
 
@@ -332,12 +321,10 @@ def _saved_config(path: Path) -> Any:
 def run_compare(cfg: CompareConfig, progress=None) -> CompareResult:
     """Evaluate every variant on the test split; write compare.csv / .json / .png into `cfg.out`."""
     checked = checked_sources(cfg.templates)  # bad templates and run folders
-    with trainer_errors():
-        for path in cfg.runs:  # fail before any model is built
-            resolve_checkpoint(path)
+    for path in cfg.runs:  # fail before any model is built
+        resolve_checkpoint(path)
     split = load_test_split(cfg.run)
-    with trainer_errors():
-        ctx = DistContext(device=pick_device(cfg.run.device))
+    ctx = DistContext(device=pick_device(cfg.run.device))
     notes: list[str] = []
     needs_ds = cfg.train or any("description" in used or special in SET_ROWS for _, used, special in checked)
     ds = load_descriptions(cfg.run, split) if needs_ds else None

@@ -17,18 +17,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from promptkit.errors import EvalError
 from promptkit.store import Store, resolve_store_root
 
+from trainer.errors import EvalError
 from trainer.evaluate.common import (
     save_figure,
-    trainer_errors,
     write_csv,
     write_json,
     write_output,
 )
-from trainer.model.backbone import check_backbone_name, create_backbone
+from trainer.model.backbone import create_backbone
 from trainer.model.config import ModelConfig
+from trainer.model.families import check_backbone_name, family
 from trainer.model.prompt import PromptLearner
 from trainer.model.text_encoder import TextEncoder
 from trainer.model.texts import ClassTexts
@@ -39,11 +39,10 @@ FORMATS = ("npy", "pt", "parquet")
 # ---------------------------------------------------------------------- text encoding
 def load_backbone(backbone: str, pretrained: str | None, quick_gelu: bool = True, seed: int = 0):
     """The open_clip backbone (trainer.model.backbone.Backbone); random weights are seeded."""
-    with trainer_errors():
-        cfg = ModelConfig(backbone=backbone, pretrained=pretrained, quick_gelu=quick_gelu, mode="zeroshot")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return create_backbone(cfg)
+    cfg = ModelConfig(backbone=backbone, pretrained=pretrained, quick_gelu=quick_gelu, mode="zeroshot")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return create_backbone(cfg)
 
 
 def encode_texts(backbone: Any, texts: Sequence[str], batch: int = 128) -> "torch.Tensor":
@@ -52,7 +51,7 @@ def encode_texts(backbone: Any, texts: Sequence[str], batch: int = 128) -> "torc
         raise EvalError("nothing to encode: the descriptor set holds no texts")
     encoder = TextEncoder(backbone.clip).eval()
     parts = []
-    with trainer_errors(), torch.no_grad():
+    with torch.no_grad():
         for start in range(0, len(texts), batch):
             chunk = list(texts[start:start + batch])
             keys = tuple(f"text {start + i}" for i in range(len(chunk)))
@@ -118,9 +117,8 @@ def embed_set(cfg: EmbedConfig) -> EmbedResult:
     rows = [{"class": e.name, "kind": "description", "text": e.description} for e in ds.classes]
     if cfg.descriptors:
         rows += [{"class": e.name, "kind": "descriptor", "text": d} for e in ds.classes for d in e.descriptors]
-    with trainer_errors():
-        check_backbone_name(cfg.backbone)  # an unknown name is that, not "has no weights"
-    if cfg.pretrained is None and cfg.backbone != "tiny" and not cfg.random_weights:
+    check_backbone_name(cfg.backbone)  # an unknown name is that, not "has no weights"
+    if cfg.pretrained is None and family(cfg.backbone).has_weights and not cfg.random_weights:
         raise EvalError(f"--backbone {cfg.backbone} has no weights: pass --pretrained (a weights file or folder, "
                         "or an open_clip tag such as openai), or --random-weights for a seeded random backbone "
                         "(meaningless similarities)")

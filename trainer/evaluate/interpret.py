@@ -16,14 +16,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from promptkit.errors import EvalError
 from promptkit.tokens import EOS_ID, SOS_ID, decode_tokens
 
-from trainer.evaluate.common import trainer_errors, write_csv, write_json
+from trainer.errors import EvalError
+from trainer.evaluate.common import write_csv, write_json
 from trainer.inference import load_for_inference, resolve_checkpoint
 from trainer.model.backbone import create_backbone
 from trainer.model.config import ModelConfig
-from trainer.model.tinyface import TINYFACE
+from trainer.model.families import family
 from trainer.world.captions import caption_token_ids
 
 METRICS = ("cosine", "l2")
@@ -53,11 +53,10 @@ def interpret(path: str | Path, top_k: int = 5, metric: str = "cosine", pretrain
         raise EvalError(f"--metric must be one of {', '.join(METRICS)}; got {metric!r}")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise EvalError(f"--top-k must be an integer >= 1; got {top_k!r}")
-    with trainer_errors():
-        ckpt = resolve_checkpoint(path)
-        # a PEFT delta is built over its base weights: `pretrained` names them too when they moved
-        model, _state, classes, _frames = load_for_inference(ckpt, torch.device("cpu"), pretrained,
-                                                             base_option="--pretrained")
+    ckpt = resolve_checkpoint(path)
+    # a PEFT delta is built over its base weights: `pretrained` names them too when they moved
+    model, _state, classes, _frames = load_for_inference(ckpt, torch.device("cpu"), pretrained,
+                                                         base_option="--pretrained")
     learner = model.prompt_learner
     if learner is None or learner.ctx is None:
         raise EvalError(f"{ckpt} has no learned context (mode {model.config.mode!r}, n_ctx "
@@ -103,7 +102,7 @@ def vocabulary_table(model: Any, pretrained: str | None, full_vocab: bool = Fals
         _check_table(table, learner, weights)
         keep = torch.ones(table.shape[0], dtype=torch.bool)
         keep[list(SPECIAL_IDS)] = False
-        if model.config.backbone == TINYFACE and not full_vocab:
+        if family(model.config.backbone).vocabulary == "world" and not full_vocab:
             world = torch.zeros_like(keep)
             world[sorted(caption_token_ids())] = True
             ids = torch.nonzero(keep & world).squeeze(1)  # (V,)
@@ -124,10 +123,9 @@ def vocabulary_table(model: Any, pretrained: str | None, full_vocab: bool = Fals
 
 
 def _full_table(model: Any, weights: str) -> Any:
-    with trainer_errors():
-        cfg = ModelConfig(**{**model.config.to_dict(), "pretrained": weights, "mode": "zeroshot", "peft": "none",
-                             "negatives": False, "multi_descriptions": False})  # only the backbone's table is read
-        backbone = create_backbone(cfg)
+    cfg = ModelConfig(**{**model.config.to_dict(), "pretrained": weights, "mode": "zeroshot", "peft": "none",
+                         "negatives": False, "multi_descriptions": False})  # only the backbone's table is read
+    backbone = create_backbone(cfg)
     return backbone.clip.token_embedding.weight.detach()
 
 

@@ -1,18 +1,24 @@
-"""trainer.model: DFER-CLIP on open_clip (config, class texts, model, checkpoints, official import)."""
+"""trainer.model: DFER-CLIP on open_clip (config, class texts, model, checkpoints, official import).
 
-from trainer.model.checkpoint import load_model, model_from_payload, model_payload, save_model
-from trainer.model.config import ModelConfig
-from trainer.model.dferclip import DFERCLIP, autocast_for, build_model
-from trainer.model.texts import ClassTexts
+The names below load on first use (PEP 562), so importing `trainer.model.config` (the typed
+config and its declared switches, which the CLI is built from) does not import torch.
+"""
 
-__all__ = [
-    "ClassTexts",
-    "DFERCLIP",
-    "ModelConfig",
-    "autocast_for",
-    "build_model",
-    "load_model",
-    "model_from_payload",
-    "model_payload",
-    "save_model",
-]
+from __future__ import annotations
+
+from trainer.lazy import lazy_names
+
+_WHERE = {
+    "ClassTexts": "trainer.model.texts",
+    "DFERCLIP": "trainer.model.dferclip",
+    "ModelConfig": "trainer.model.config",
+    "autocast_for": "trainer.model.dferclip",
+    "build_model": "trainer.model.dferclip",
+    "load_model": "trainer.model.checkpoint",
+    "model_from_payload": "trainer.model.checkpoint",
+    "model_payload": "trainer.model.checkpoint",
+    "save_model": "trainer.model.checkpoint",
+}
+
+__all__ = sorted(_WHERE)
+__getattr__ = lazy_names(__name__, _WHERE)

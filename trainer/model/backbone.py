@@ -12,7 +12,6 @@ streaming, and only for PEFT models, the ones whose checkpoints need it.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import warnings
@@ -24,8 +23,9 @@ import torch
 from torch import nn
 
 from trainer.errors import BackboneError
-from trainer.model.config import TINY, ModelConfig
-from trainer.model.tinyface import SHIPPED_TAG, TINYFACE, file_sha256, read_card, shipped_dir, tinyface_cfg, verified_weights
+from trainer.model.config import ModelConfig
+from trainer.model.families import family
+from trainer.model.tinyface import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -66,47 +66,12 @@ def _identity(tensor: torch.Tensor) -> tuple[int, tuple[int, ...], tuple[int, ..
     return tensor.data_ptr(), tuple(tensor.shape), tuple(tensor.stride())
 
 
-def tiny_model_cfg(image_size: int = 32) -> dict[str, Any]:
-    """A small CLIP for tests: ViT 2x64 (patch 8), text 2x64 with CLIP's 49408-token vocabulary."""
-    return {
-        "embed_dim": 64,
-        "vision_cfg": {"image_size": image_size, "patch_size": 8, "width": 64, "layers": 2, "head_width": 32},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-    }
-
-
-def known_backbones() -> list[str]:
-    import open_clip
-
-    return [TINY, TINYFACE, *open_clip.list_models()]
-
-
-def weights_fit(backbone: str, pretrained: str | None) -> bool:
-    """Whether `pretrained`, set for another backbone (a preset's), also names weights of `backbone`:
-    a pretrained tag that `backbone` knows. A file or folder belongs to the backbone it was set for."""
-    if pretrained is None:
-        return True
-    if backbone == TINYFACE:
-        return pretrained == SHIPPED_TAG
-    if backbone == TINY:
-        return False
-    from open_clip.pretrained import list_pretrained_tags_by_model
-
-    return pretrained in list_pretrained_tags_by_model(backbone)
-
-
 def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
     """Build the CLIP named by `cfg.backbone`; load `cfg.pretrained` unless `load_weights` is False."""
     from open_clip.model import CLIP
 
-    if cfg.backbone == TINY:
-        model_cfg = tiny_model_cfg(cfg.image_size or 32)
-    elif cfg.backbone == TINYFACE:
-        model_cfg = tinyface_cfg(cfg.image_size)
-    else:
-        model_cfg = _named_model_cfg(cfg.backbone)
-        if cfg.image_size is not None:
-            model_cfg["vision_cfg"]["image_size"] = cfg.image_size
+    fam = family(cfg.backbone)
+    model_cfg = fam.model_cfg(cfg.backbone, cfg.image_size)
     quick_gelu = bool(model_cfg.pop("quick_gelu", False)) or cfg.quick_gelu
     for key in ("custom_text", "multimodal_cfg"):
         model_cfg.pop(key, None)
@@ -130,7 +95,7 @@ def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
         if tag_cfg:
             mean = tuple(tag_cfg.get("mean", mean))
             std = tuple(tag_cfg.get("std", std))
-    elif load_weights and cfg.backbone not in (TINY, TINYFACE):
+    elif load_weights and not fam.random_start:
         log.warning("no pretrained weights given for %s: the backbone starts from random weights "
                     "(--pretrained FILE_OR_TAG loads some)", cfg.backbone)
     if cfg.grad_checkpointing:
@@ -142,40 +107,14 @@ def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
     return Backbone(clip, size, embed_dim, tuple(mean), tuple(std), source, sha, tensors)
 
 
-def check_backbone_name(name: str) -> None:
-    """BackboneError naming close known names when `name` is neither tiny/tinyface nor an open_clip model."""
-    known = known_backbones()
-    if name not in known:
-        close = difflib.get_close_matches(name, known, n=4, cutoff=0.5)
-        hint = f"; close names: {', '.join(close)}" if close else "; see open_clip.list_models()"
-        raise BackboneError(f"unknown model: open_clip does not know the backbone {name!r}{hint}")
-
-
-def _named_model_cfg(name: str) -> dict[str, Any]:
-    from open_clip.factory import get_model_config
-
-    check_backbone_name(name)
-    model_cfg = get_model_config(name)
-    if model_cfg is None:
-        raise BackboneError(f"open_clip has no config for the backbone {name!r}")
-    text_cfg = model_cfg.get("text_cfg", {})
-    if model_cfg.get("custom_text") or "hf_model_name" in text_cfg or "timm_model_name" in model_cfg.get("vision_cfg", {}):
-        raise BackboneError(
-            f"backbone {name!r} has a custom text or timm image tower; DFER-CLIP needs a CLIP-style "
-            "text transformer and ViT (e.g. ViT-B-32, ViT-B-16, ViT-L-14)"
-        )
-    if text_cfg.get("vocab_size", 49408) != 49408 or text_cfg.get("hf_tokenizer_name"):
-        raise BackboneError(f"backbone {name!r} does not use CLIP's BPE vocabulary; pick a CLIP-tokenizer model")
-    return model_cfg
-
-
 def resolve_pretrained(backbone: str, pretrained: str) -> tuple[Path, dict[str, Any], str | None]:
     """Map a file, a directory or a pretrained tag to a local weights file (never downloads):
     (file, open_clip tag config or {}, the file's sha256 where already checked, else None)."""
     path = Path(os.path.expanduser(pretrained))
-    if backbone == TINYFACE and (pretrained == SHIPPED_TAG or path.is_dir()):  # file checked against its card
-        folder = shipped_dir() if pretrained == SHIPPED_TAG else path
-        return verified_weights(folder), {}, read_card(folder)["weights_sha256"]
+    own = family(backbone).own_weights
+    found = own(pretrained, path) if own is not None else None  # e.g. tinyface: checked against its card
+    if found is not None:
+        return found[0], {}, found[1]
     if path.is_file():
         return path, {}, None
     if path.is_dir():
@@ -197,10 +136,10 @@ def resolve_pretrained(backbone: str, pretrained: str) -> tuple[Path, dict[str, 
 def _from_tag(backbone: str, tag: str) -> tuple[Path, dict[str, Any]]:
     from open_clip.pretrained import get_pretrained_cfg, list_pretrained_tags_by_model
 
-    own = backbone in (TINY, TINYFACE)
-    tag_cfg = get_pretrained_cfg(backbone, tag) if not own else {}
+    own_tags = family(backbone).tags
+    tag_cfg = get_pretrained_cfg(backbone, tag) if own_tags is None else {}
     if not tag_cfg:
-        tags = list_pretrained_tags_by_model(backbone) if not own else ([SHIPPED_TAG] if backbone == TINYFACE else [])
+        tags = list_pretrained_tags_by_model(backbone) if own_tags is None else list(own_tags)
         raise BackboneError(
             f"pretrained {tag!r} is neither a file, a directory nor a known tag of {backbone}"
             + (f" (tags: {', '.join(tags)})" if tags else "")

@@ -5,17 +5,17 @@ The resolved config travels inside every checkpoint, so a model can be rebuilt f
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from trainer.declare import COMPARE, RUN, switch
 from trainer.errors import ModelConfigError
+from trainer.model.families import family
 
 POSITIONS = ("end", "front", "middle")
 NORMALIZE = ("none", "clip")
 MODES = ("dfer", "mean", "linear_probe", "finetune", "zeroshot")
-PEFT = ("none", "lora", "adapter")
-TINY = "tiny"
-TINY_IMAGE_SIZES = (32, 64)
+PEFT = ("none", "lora", "adapter")  # the methods of trainer.model.peft.METHODS, and none
 
 
 @dataclass
@@ -36,8 +36,10 @@ class ModelConfig:
     by its descriptions). The texts must carry variants.
     """
 
-    backbone: str = "ViT-B-32"
-    pretrained: str | None = None
+    backbone: str = field(default="ViT-B-32", metadata=switch(
+        "--backbone", help="open_clip model name or tiny.", commands=(RUN, COMPARE)))
+    pretrained: str | None = field(default=None, metadata=switch(
+        "--pretrained", help="Weights file or folder for the backbone (offline).", commands=(RUN, COMPARE)))
     quick_gelu: bool = True
     n_ctx: int = 8
     class_specific: bool = True
@@ -54,13 +56,20 @@ class ModelConfig:
     grad_checkpointing: bool = False
     num_frames: int = 16
     image_size: int | None = None
-    peft: str = "none"
+    peft: str = field(default="none", metadata=switch(
+        "--peft", summary=True,
+        help="lora | adapter: train only LoRA deltas / bottleneck adapters in the image encoder."))
     lora_rank: int = 4
     lora_alpha: float = 8.0
     adapter_dim: int = 16
-    negatives: bool = False
-    negative_weight: float = 0.5
-    multi_descriptions: bool = False
+    negatives: bool = field(default=False, metadata=switch(
+        "--negatives", help="FineCLIPER-style: subtract the weighted similarity to each class's negative "
+        "description (the set needs negatives).", summary=True))
+    negative_weight: float = field(default=0.5, metadata=switch(
+        "--negative-weight", help="Weight of the negative similarity with --negatives, in [0, 10] (default 0.5)."))
+    multi_descriptions: bool = field(default=False, metadata=switch(
+        "--multi-descriptions", help="CuPL-style: each class's text feature is the mean over its several "
+        "descriptions (the set needs variants).", summary=True))
 
     def __post_init__(self) -> None:
         if not isinstance(self.backbone, str) or not self.backbone.strip():
@@ -98,9 +107,10 @@ class ModelConfig:
             raise ModelConfigError(f"ctx_init must be a non-empty phrase or None, got {self.ctx_init!r}")
         if self.image_size is not None:
             _int_at_least("image_size", self.image_size, 8)
-            if self.backbone == TINY and self.image_size not in TINY_IMAGE_SIZES:
+            sizes = family(self.backbone).image_sizes
+            if sizes is not None and self.image_size not in sizes:
                 raise ModelConfigError(
-                    f"image_size for the tiny backbone must be one of {TINY_IMAGE_SIZES}, got {self.image_size!r}"
+                    f"image_size for the {self.backbone} backbone must be one of {sizes}, got {self.image_size!r}"
                 )
         if self.position != "end" and self.n_ctx == 0:
             raise ModelConfigError(f"position {self.position!r} places text around learned context; it needs n_ctx > 0")

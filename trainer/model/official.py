@@ -39,10 +39,10 @@ from promptkit.classes import BUILTIN_CLASS_SETS
 from promptkit.tokens import EOS_ID, SOS_ID, clip_tokenizer, decode_tokens, encode_text
 
 from trainer.errors import CheckpointError, TrainerError
-from trainer.model.backbone import tiny_model_cfg
 from trainer.model.checkpoint import load_state, save_model, strip_module_prefix, torch_load
-from trainer.model.config import TINY, TINY_IMAGE_SIZES, ModelConfig
+from trainer.model.config import ModelConfig
 from trainer.model.dferclip import build_model
+from trainer.model.families import FAMILIES, TINY, tiny_model_cfg
 from trainer.model.texts import ClassTexts
 
 # label orders of the authors' datasets (DFEW/FERV39k: 7 classes, MAFW: 11), owned by promptkit.classes
@@ -164,7 +164,7 @@ def match_backbone(dims: dict[str, int]) -> tuple[str, int]:
     import open_clip
     from open_clip.factory import get_model_config
 
-    for size in TINY_IMAGE_SIZES:
+    for size in FAMILIES[TINY].image_sizes or ():
         if _cfg_dims(tiny_model_cfg(size)) == dims:
             return TINY, size
     names = sorted(open_clip.list_models(), key=lambda n: ("quickgelu" in n, len(n), n))

@@ -26,7 +26,6 @@ from torch.nn.utils import parametrize
 
 from trainer.errors import ModelConfigError
 
-PEFT_METHODS = ("none", "lora", "adapter")
 TRAINABLE_MARKERS = ("lora_", "adapter.")  # parameter-name parts of the PEFT weights
 
 
@@ -121,10 +120,18 @@ def apply_peft(encoder: nn.Module, method: str, backbone: str, *, rank: int, alp
     """Add `method`'s weights to the image encoder; a backbone it cannot adapt is a ModelConfigError."""
     if method == "none":
         return
-    added = add_lora(encoder, rank, alpha) if method == "lora" else add_adapters(encoder, hidden)
-    if added == 0:
+    add, wraps = METHODS[method]  # the names are trainer.model.config.PEFT's, checked there
+    if add(encoder, rank=rank, alpha=alpha, hidden=hidden) == 0:
         raise ModelConfigError(f"--peft {method} cannot adapt the image encoder of backbone {backbone!r} "
-                               f"({type(encoder).__name__}): it has no {'projection' if method == 'lora' else 'transformer block or attention pool'} to wrap")
+                               f"({type(encoder).__name__}): it has no {wraps} to wrap")
+
+
+# method -> (add its weights to an encoder: the count added, what it wraps); `none` adds nothing
+METHODS = {
+    "lora": (lambda encoder, rank, alpha, hidden: add_lora(encoder, rank, alpha), "projection"),
+    "adapter": (lambda encoder, rank, alpha, hidden: add_adapters(encoder, hidden),
+                "transformer block or attention pool"),
+}
 
 
 def is_peft_parameter(name: str) -> bool:

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from trainer.data.errors import DataError
-from trainer.data.transforms import AugmentPreset, augment_preset, crop_params, resize_clip, to_tensor, train_transform
+from trainer.data.registry import AugmentPreset, augment_preset
+from trainer.data.transforms import crop_params, resize_clip, to_tensor, train_transform
 
 
 def _clip(t=4, h=40, w=50):

@@ -112,8 +112,7 @@ def test_an_out_that_cannot_be_written_is_one_error_line(tmp_path):
 
 
 def test_interpret_output_that_cannot_be_written_is_an_eval_error(tmp_path):
-    from promptkit.errors import EvalError
-
+    from trainer.errors import EvalError
     from trainer.evaluate.interpret import InterpretResult, save_interpretation
 
     blocker = tmp_path / "a-file"
