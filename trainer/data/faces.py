@@ -10,8 +10,8 @@ on scikit-image's astronaut photograph (Haar box (177, 66, 95, 95), face (182, 8
 
 - `haar` (the default): OpenCV 4's bundled frontal-face Haar cascade. It needs no download and runs
   offline on any machine. It searches a copy of the frame scaled to at most 320 px a side, where a
-  face must be about 24 px to be found (1/8 of a 360p frame's height); `haar:640` searches at 640 px
-  for small faces, at about four times the cost. Its score is the number of overlapping raw detections merged into the box
+  face must be about 24 px to be found (1/8 of a 360p frame's height), and a frame with no face
+  there once more at twice that size, for small faces; `haar:640` starts at 640 px. Its score is the number of overlapping raw detections merged into the box
   (OpenCV's "neighbours"), which separates real faces (tens) from clutter (a handful) far better than
   box size: on scikit-image's astronaut photograph the largest box is a patch on the suit (7
   neighbours), the face has 47.
@@ -119,12 +119,21 @@ class HaarDetector(_Lazy):
         return cascade
 
     def detect(self, frame: np.ndarray) -> list[Face]:
+        """Faces found on a copy of at most `max_side` pixels; where none is, once more at twice
+        that size (small faces in wide shots), so the fast size serves close-ups and the slower one
+        only the frames that need it."""
+        faces = self._detect_at(frame, self.max_side)
+        if not faces and max(frame.shape[:2]) > self.max_side:
+            faces = self._detect_at(frame, 2 * self.max_side)
+        return faces
+
+    def _detect_at(self, frame: np.ndarray, max_side: int) -> list[Face]:
         import cv2
 
         if self._model is None:
             self._model = self._load()
         gray = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)  # (H, W)
-        gray, scale = _downscale(gray, self.max_side)
+        gray, scale = _downscale(gray, max_side)
         gray = cv2.equalizeHist(gray)
         min_side = max(16, int(min(gray.shape) * 0.08))
         boxes, neighbours = self._model.detectMultiScale2(gray, scaleFactor=1.1, minNeighbors=self.min_neighbours,

@@ -100,3 +100,17 @@ def test_crop_square_pads_outside_the_frame_and_centres():
     assert crop[:8, :8].max() == 0 and crop[12:, 12:].min() == 200
     centre = crop_square(frame, None, margin=0.0, size=16)
     assert centre.shape == (16, 16, 3) and centre.min() == 200
+
+
+def test_the_default_haar_finds_small_faces_in_a_wide_frame(tmp_path):
+    pytest.importorskip("skimage")
+    from PIL import Image
+
+    from trainer.data.scenes import face_scene, hits
+
+    scene = face_scene(tmp_path / "wide", size=(640, 360), frames=4, seed=3, face_height=(0.11, 0.12))
+    frames = sorted(scene.path.glob("*.png"))
+    detector = make_detector("haar")
+    found = [hits([(f.x, f.y, f.w, f.h) for f in detector.detect(np.asarray(Image.open(p).convert("RGB")))], truth)
+             for p, truth in zip(frames, scene.boxes)]
+    assert sum(found) >= 3, found
