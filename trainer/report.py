@@ -144,7 +144,10 @@ def curves_figure(history: Sequence[dict[str, Any]]):
     ax_acc.legend()
     for ax in (ax_loss, ax_acc):
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(epochs) <= 12:  # each epoch its tick (one epoch too, where a locator picks fractions)
+            ax.set_xticks(epochs)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
 

@@ -29,7 +29,7 @@ def test_uar_is_drawn_visibly_on_top_of_an_equal_war():
         assert np.abs(pixel - to_rgb(uar.get_color())).sum() < 0.15, pixel
 
 
-@pytest.mark.parametrize("epochs", [2, 3, 7])
+@pytest.mark.parametrize("epochs", [1, 2, 3, 7, 30])
 def test_epoch_ticks_are_whole_epochs(epochs):
     fig = curves_figure([{**HISTORY[0], "epoch": e} for e in range(1, epochs + 1)])
     FigureCanvasAgg(fig).draw()
