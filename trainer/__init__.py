@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from trainer.lazy import lazy_names
 
 __version__ = "0.1.0"
 
-
-def __getattr__(name: str) -> Any:
-    # `trainer.load_model` without importing torch/open_clip on `import trainer`
-    if name == "load_model":
-        from trainer.model.checkpoint import load_model
-
-        return load_model
-    raise AttributeError(f"module 'trainer' has no attribute {name!r}")
+# `trainer.load_model` (a checkpoint file, a run folder or an exported folder) and `trainer.Predictor`
+# load on first use, so `import trainer` does not import torch/open_clip
+__getattr__ = lazy_names(__name__, {"load_model": "trainer.model.checkpoint", "Predictor": "trainer.predictor"})

@@ -2,7 +2,7 @@
 
 Command groups live in `trainer/commands/` and add theirs to the app through explicit `register`
 calls: model commands (import-official, info), run commands (run, eval, predict, synth) and
-`pretrain` (the tiny face-CLIP).
+`pretrain` (the tiny face-CLIP), data commands (prepare, doctor), share commands (export, report).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import typer
 
 from promptkit.clirun import run_app
 
-from trainer.commands import model_cmds, pretrain_cmd, run_cmds
+from trainer.commands import data_cmds, model_cmds, pretrain_cmd, run_cmds, share_cmds
 
 
 def build_app() -> typer.Typer:
@@ -29,6 +29,8 @@ def build_app() -> typer.Typer:
     run_cmds.register(app)
     model_cmds.register(app)
     pretrain_cmd.register(app)
+    data_cmds.register(app)
+    share_cmds.register(app)
     return app
 
 

@@ -458,7 +458,7 @@ class Trainer:
         extra = {"class_set": self.inputs.class_set, "text": self.inputs.text_info,
                  "checkpoint": str(self.run_dir / "best.pt"), "seed": self.config.seed,
                  "fold": self.config.data.fold if self.config.data.dataset else None,
-                 "world_size": self.ctx.world_size, **self.params}
+                 "world_size": self.ctx.world_size, **self.params, "versions": report.software_versions()}
         summary = report.build_summary(history, selected, self.config.select, self.inputs.classes, extra)
         if self.ctx.is_main:
             rec = next(r for r in history if r["epoch"] == selected)

@@ -74,6 +74,10 @@ class ReportError(TrainerError):
     """A run file (json, csv, png) cannot be written."""
 
 
+class ExportError(TrainerError):
+    """A model cannot be exported (`trainer export`) or an export cannot be run (ONNX runtime absent)."""
+
+
 class TrackingError(TrainerError):
     """An experiment logger (`--logger tensorboard|wandb|mlflow`) cannot be opened."""
 

@@ -1,6 +1,8 @@
 """Using a trained model: `trainer eval` (metrics on a clip list) and `trainer predict` (per-class
 probabilities for clips). Both read any native checkpoint: a run's best.pt / last.pt, a model
-saved by `save_model`, or an authors' checkpoint converted with `trainer import-official`; a PEFT
+saved by `save_model`, an authors' checkpoint converted with `trainer import-official`, or a folder
+written by `trainer export --format hf` (`trainer.model.sources`; predict also runs an exported
+.onnx file, through `trainer.Predictor`); a PEFT
 delta checkpoint is built over its base weights (`base_weights` says where they are, if they moved).
 Both take the test views of `trainer run` (`test_views` "CLIPSxCROPS", parsed by
 `trainer.config.parse_views`, sampled by the dataset, logits averaged by `trainer.scoring.evaluate`).
@@ -14,44 +16,22 @@ from typing import Any, Sequence
 import torch
 
 from trainer.config import parse_views
-from trainer.data.annotations import ClipRecord, read_annotations
+from trainer.data.annotations import read_annotations
 from trainer.data.dataset import VideoClipDataset
 from trainer.distributed import DistContext, pick_device
 from trainer.errors import CheckpointError, TrainerError
-from trainer.model.checkpoint import model_from_payload, read_native
+from trainer.model.checkpoint import model_from_payload
+from trainer.model.sources import read_source, resolve_checkpoint
 from trainer.scoring import eval_loader, evaluate, split_metrics
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file as given, or a run folder's best.pt (else last.pt). The one owner of this
-    rule (trainer eval/predict, promptkit compare --run and interpret use it); a CheckpointError
-    naming what is needed otherwise: a path that does not exist, a protocol folder (one sub-run is
-    needed) or a run folder without a checkpoint."""
-    p = Path(path).expanduser()
-    if p.is_file():
-        return p
-    if not p.exists():
-        raise CheckpointError(f"{p} does not exist; give a trainer run folder or a checkpoint file (.pt)")
-    if not p.is_dir():
-        raise CheckpointError(f"{p} is neither a checkpoint file nor a run folder")
-    for name in ("best.pt", "last.pt"):
-        if (p / name).is_file():
-            return p / name
-    subs = sorted(q.name for q in p.glob("fold*_seed*") if q.is_dir())
-    if subs:
-        raise CheckpointError(f"{p} holds a protocol run ({', '.join(subs[:3])}{', ...' if len(subs) > 3 else ''}); "
-                              f"give one sub-run folder, e.g. {p / subs[0]}")
-    raise CheckpointError(f"run folder {p} has no checkpoint (no best.pt or last.pt); finish training it with "
-                          f"`trainer run --out {p}`, or give a run folder or a checkpoint file (.pt) that has one")
 
 
 def load_for_inference(path: str | Path, device: torch.device, base_weights: str | None = None,
                        base_option: str = "--base-weights") -> tuple[Any, dict[str, Any], tuple[str, ...], int]:
     """(model in eval mode, the checkpoint dict, class names, frames per clip); `path` is a
-    checkpoint file or a run folder (its best.pt, else last.pt); `base_weights` overrides where a
-    delta checkpoint's base weights are (set by the caller's option `base_option`)."""
-    file = resolve_checkpoint(path)
-    state = read_native(file)
+    checkpoint file, a run folder (its best.pt, else last.pt) or an exported folder
+    (`trainer.model.sources`); `base_weights` overrides where a delta checkpoint's base weights are
+    (set by the caller's option `base_option`)."""
+    state, file = read_source(path)
     model = model_from_payload(state["model"], base_weights=base_weights, what=str(file),
                                base_option=base_option).to(device).eval()
     classes = tuple(state.get("classes") or model.texts.classes)
@@ -108,19 +88,10 @@ def predict_clips(path: str | Path, clips: Sequence[str | Path], *, face_crop: b
                   device: str = "auto", precision: str = "fp32", batch: int = 8, test_views: str = "1x1",
                   base_weights: str | None = None) -> list[dict[str, Any]]:
     """Per-class probabilities for each clip (a frame folder or a video file), in the order given;
-    the softmax of the logits averaged over `test_views`."""
-    views = parse_views(test_views)
-    if not clips:
-        raise TrainerError("give at least one clip (a folder of frames or a video file)")
-    ctx = DistContext(device=pick_device(device))
-    model, _state, classes, frames = load_for_inference(path, ctx.device, base_weights)
-    records = [ClipRecord(Path(c).expanduser(), None, 0, f"argument {i + 1}") for i, c in enumerate(clips)]
-    dataset = VideoClipDataset(records, model.image_size, train=False, num_segments=frames, face_crop=face_crop,
-                               hint="Give folders of frames (JPEG/PNG) or video files that exist", views=views)
-    _, logits = evaluate(model, eval_loader(dataset, batch, 0), ctx, precision)
-    probs = torch.softmax(logits, dim=1)  # (N, C)
-    out = []
-    for clip, row in zip(clips, probs):
-        values = {name: float(p) for name, p in zip(classes, row)}
-        out.append({"clip": str(clip), "prediction": classes[int(row.argmax())], "probabilities": values})
-    return out
+    the softmax of the logits averaged over `test_views` (`trainer.Predictor.predict_rows`; `path`
+    may also be an exported .onnx file)."""
+    from trainer.predictor import Predictor
+
+    predictor = Predictor(path, device=device, precision=precision, test_views=test_views, batch=batch,
+                          base_weights=base_weights)
+    return predictor.predict_rows(list(clips), face_crop=face_crop)

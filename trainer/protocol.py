@@ -22,6 +22,7 @@ from trainer.distributed import DistContext, barrier, broadcast_object
 from trainer.engine import Trainer, seeded
 from trainer.inputs import resolve_inputs, synthetic_dir
 from trainer.report import protocol_rows, write_json, write_protocol_csv
+from trainer.report_html import write_report
 from trainer.tracking import check_logger
 from trainer.world.aus import CLASSES as WORLD_CLASSES
 
@@ -83,7 +84,8 @@ def run_protocol(plan: Sequence[SubRun], run_one: Callable[[SubRun], dict], run_
     """Run each sub-run (skipping finished ones), then write protocol.csv / protocol.json.
 
     `run_one(sub)` trains and returns the sub-run's summary (with `uar`, `war`).
-    Returns one result per sub-run: `{"fold", "seed", "uar", "war", "run_dir", "skipped"}`.
+    Returns one result per sub-run: `{"fold", "seed", "uar", "war", "run_dir", "skipped"}` (fold
+    None for a run from list files, which have no folds).
     """
     results = []
     for sub in plan:
@@ -94,7 +96,8 @@ def run_protocol(plan: Sequence[SubRun], run_one: Callable[[SubRun], dict], run_
         else:
             summary = run_one(sub)
             skipped = False
-        results.append({"fold": sub.fold, "seed": sub.seed, "uar": summary["uar"], "war": summary["war"],
+        fold = sub.fold if sub.config.data.dataset else None  # list files have no folds
+        results.append({"fold": fold, "seed": sub.seed, "uar": summary["uar"], "war": summary["war"],
                         "run_dir": str(sub.run_dir), "skipped": skipped})
     if write and len(plan) > 1:
         write_protocol_csv(run_dir / "protocol.csv", results)
@@ -113,7 +116,7 @@ def _finished_summary(path: Path) -> dict:
 
 RUN_DIRS = ("tensorboard", "wandb", "mlruns")  # logger folders (trainer.tracking)
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "summary.json", "config.json", "confusion.csv",
-             "confusion.png", "curves.png", "protocol.csv", "protocol.json", "plan.json")
+             "confusion.png", "curves.png", "protocol.csv", "protocol.json", "plan.json", "report.html")
 
 
 def prepare_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
@@ -203,7 +206,8 @@ def train_one(sub: SubRun, ctx, progress=None, resume: bool = False) -> dict:
 def start_run(config: RunConfig, run_dir: Path, folds: Sequence[int] | None = None,
               seeds: Sequence[int] | None = None, *, resume: bool = False, overwrite: bool = False,
               ctx=None, progress=None) -> list[dict]:
-    """`trainer run`: prepare the folder, save config + plan, run every (fold, seed); return results."""
+    """`trainer run`: prepare the folder, save config + plan, run every (fold, seed); return results.
+    Every finished run and the protocol get their report.html (`trainer.report_html`)."""
     ctx = ctx or DistContext()
     check_logger(config.logger)  # a missing logger package: one error before anything is written
     problem = None
@@ -226,10 +230,13 @@ def start_run(config: RunConfig, run_dir: Path, folds: Sequence[int] | None = No
     def run_one(sub: SubRun) -> dict:
         if progress is not None and len(plan) > 1 and ctx.is_main:
             progress.note(f"fold {sub.fold}, seed {sub.seed} -> {sub.run_dir}")
-        return train_one(sub, ctx, progress, resume=resume)
+        summary = train_one(sub, ctx, progress, resume=resume)
+        if ctx.is_main:
+            write_report(sub.run_dir)  # report.html of the finished run
+        return summary
 
     try:
-        return run_protocol(plan, run_one, run_dir, write=ctx.is_main)
+        results = run_protocol(plan, run_one, run_dir, write=ctx.is_main)
     except KeyboardInterrupt:
         # what was written stays: --resume continues from a checkpoint, or starts over without one
         raise KeyboardInterrupt(_kept_after_interrupt(run_dir)) from None
@@ -237,6 +244,9 @@ def start_run(config: RunConfig, run_dir: Path, folds: Sequence[int] | None = No
         if ctx.is_main and fresh:
             _forget_unstarted_run(run_dir, keep_folder=existed)
         raise
+    if ctx.is_main and len(plan) > 1:
+        write_report(run_dir)  # the protocol's page: folds x seeds, mean ± std, the paper's numbers
+    return results
 
 
 def _kept_after_interrupt(run_dir: Path) -> str:

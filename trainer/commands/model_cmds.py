@@ -52,20 +52,18 @@ def import_official(
 
 
 def info(
-    checkpoint: Annotated[Path, typer.Argument(help="A native checkpoint (import-official output or a run checkpoint) or a run folder (its best.pt, else last.pt).")],
+    checkpoint: Annotated[Path, typer.Argument(help="A native checkpoint (import-official output or a run checkpoint), a run folder or an exported folder.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Show a checkpoint's model config, class texts and preprocessing."""
-    from trainer.inference import resolve_checkpoint
-    from trainer.model.checkpoint import describe_checkpoint
+    from trainer.model.sources import describe
 
-    checkpoint = resolve_checkpoint(checkpoint)
-    summary = describe_checkpoint(checkpoint)
+    summary = describe(checkpoint)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return
     console = _console()
-    console.print(f"checkpoint: {checkpoint} (format v{summary['format_version']})", soft_wrap=True)
+    console.print(f"checkpoint: {summary['path']} (format v{summary['format_version']})", soft_wrap=True)
     config = Table(title="model config and input")
     config.add_column("setting")
     config.add_column("value", overflow="fold")

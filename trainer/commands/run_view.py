@@ -270,21 +270,30 @@ def predict_tables(result: Sequence[dict[str, Any]], width: int) -> list[Table]:
     classes = list(result[0]["probabilities"]) if result else []
     cells = [max(len(c), 5) + 3 for c in classes]
     longest = max((len(c) for c in classes), default=5)
-    if 24 + sum(cells) + longest + 3 <= width:
+    faces = any("face_found" in row for row in result)  # --face-crop: was a face found and cropped?
+
+    def face(row: dict[str, Any]) -> list[str]:
+        return (["cropped" if row.get("face_found") else "not found"]) if faces else []
+
+    if 24 + sum(cells) + longest + 3 + (12 if faces else 0) <= width:
         table = Table(title="per-class probabilities")
         table.add_column("clip", overflow="fold", min_width=20)
         for name in classes:
             table.add_column(name, justify="right", no_wrap=True)
         table.add_column("prediction", no_wrap=True)
+        if faces:
+            table.add_column("face", no_wrap=True)
         for row in result:
-            table.add_row(row["clip"], *[f"{row['probabilities'][c]:.3f}" for c in classes], row["prediction"])
+            table.add_row(row["clip"], *[f"{row['probabilities'][c]:.3f}" for c in classes], row["prediction"], *face(row))
         return [table]
     legend = Table(title="clips")
     legend.add_column("#", justify="right")
     legend.add_column("clip", overflow="fold")
     legend.add_column("prediction", no_wrap=True)
+    if faces:
+        legend.add_column("face", no_wrap=True)
     for i, row in enumerate(result, start=1):
-        legend.add_row(str(i), row["clip"], row["prediction"])
+        legend.add_row(str(i), row["clip"], row["prediction"], *face(row))
     per_table = max(1, (width - longest - 4) // 8)
     tables = [legend]
     for first in range(0, len(result), per_table):

@@ -161,7 +161,26 @@ def _check_label(label: int, where: str, num_classes: int | None) -> None:
                         "check the list file against the class set")
 
 
-def _read_list_file(path: Path, remap: PathRemapper, classes, num_classes) -> list[ClipRecord]:
+def _label(text: str, where: str, classes, num_classes, problems: list | None, shift: int = 0) -> int | None:
+    """A checked label index; with `problems`, a bad one is noted there (None returned) instead of raised."""
+    try:
+        label = _parse_label(text, where, classes) - shift
+        _check_label(label, where, num_classes)
+    except DataError as exc:
+        if problems is None:
+            raise
+        problems.append((where, "label", str(exc)))
+        return None
+    return label
+
+
+def _bad_line(where: str, message: str, problems: list | None) -> None:
+    if problems is None:
+        raise DataError(message)
+    problems.append((where, "format", message))
+
+
+def _read_list_file(path: Path, remap: PathRemapper, classes, num_classes, problems=None) -> list[ClipRecord]:
     records = []
     with open(path, encoding="utf-8-sig") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -177,11 +196,12 @@ def _read_list_file(path: Path, remap: PathRemapper, classes, num_classes) -> li
             else:
                 fields = line.rsplit(maxsplit=1)
                 if len(fields) != 2:
-                    raise DataError(f"{where}: expected '<clip folder> <number of frames> <label>', "
-                                    f"got {line!r}")
+                    _bad_line(where, f"{where}: expected '<clip folder> <number of frames> <label>', got {line!r}", problems)
+                    continue
                 clip, label_text = fields
-            label = _parse_label(label_text, where, classes)
-            _check_label(label, where, num_classes)
+            label = _label(label_text, where, classes, num_classes, problems)
+            if label is None:
+                continue
             records.append(ClipRecord(remap(clip), num_frames, label, where))
     return records
 
@@ -200,14 +220,14 @@ def _dfew_frames_root(csv_path: Path, data_root: Path | None, first_clip: str) -
                     f"{', '.join(dict.fromkeys(looked))} (pass --data-root pointing at the DFEW folder)")
 
 
-def _read_csv(path: Path, remap: PathRemapper, classes, num_classes) -> list[ClipRecord]:
+def _read_csv(path: Path, remap: PathRemapper, classes, num_classes, problems=None) -> list[ClipRecord]:
     with open(path, newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.reader(fh))
     if not rows:
         raise DataError(f"{path}: the CSV file is empty")
     header = [h.strip().lower() for h in rows[0]]
     if "video_name" in header and "label" in header:
-        return _read_dfew_csv(path, rows, header, remap.data_root, num_classes)
+        return _read_dfew_csv(path, rows, header, remap.data_root, num_classes, problems)
     if "path" not in header or "label" not in header:
         raise DataError(f"{path}: a CSV needs a header with 'path' and 'label' columns "
                         f"(or DFEW's 'video_name,label'); got {rows[0]!r}")
@@ -219,15 +239,17 @@ def _read_csv(path: Path, remap: PathRemapper, classes, num_classes) -> list[Cli
             continue
         where = f"{path.name}:{lineno}"
         if len(row) < len(header):
-            raise DataError(f"{where}: expected {len(header)} columns, got {row!r}")
-        label = _parse_label(row[il], where, classes)
-        _check_label(label, where, num_classes)
+            _bad_line(where, f"{where}: expected {len(header)} columns, got {row!r}", problems)
+            continue
+        label = _label(row[il], where, classes, num_classes, problems)
+        if label is None:
+            continue
         frames = int(row[inf]) if inf is not None and row[inf].strip().isdigit() else None
         records.append(ClipRecord(remap(row[ip].strip()), frames, label, where))
     return records
 
 
-def _read_dfew_csv(path, rows, header, data_root, num_classes) -> list[ClipRecord]:
+def _read_dfew_csv(path, rows, header, data_root, num_classes, problems=None) -> list[ClipRecord]:
     iv, il = header.index("video_name"), header.index("label")
     body = [(n, r) for n, r in enumerate(rows[1:], 2) if any(c.strip() for c in r)]
     if not body:
@@ -236,18 +258,20 @@ def _read_dfew_csv(path, rows, header, data_root, num_classes) -> list[ClipRecor
     records = []
     for lineno, row in body:
         where = f"{path.name}:{lineno}"
-        label = _parse_label(row[il], where, None) - 1  # DFEW's CSVs count labels from 1
-        _check_label(label, where, num_classes)
+        label = _label(row[il], where, None, num_classes, problems, shift=1)  # DFEW's CSVs count labels from 1
+        if label is None:
+            continue
         records.append(ClipRecord(frames_root / row[iv].strip().zfill(5), None, label, where))
     return records
 
 
 def read_annotations(path: Path | str, data_root: Path | str | None = None, *,
                      num_classes: int | None = None,
-                     classes: Sequence[str] | None = None) -> list[ClipRecord]:
+                     classes: Sequence[str] | None = None, problems: list | None = None) -> list[ClipRecord]:
     """Read a list file, a DFEW split CSV or a plain CSV into records (remapped onto `data_root`).
 
-    A label outside `0..num_classes-1` raises DataError naming the file and line.
+    A label outside `0..num_classes-1` raises DataError naming the file and line; with a `problems`
+    list, bad lines are skipped and noted there as `(file:line, "label" | "format", message)`.
     """
     path = Path(path).expanduser()
     if not path.is_file():
@@ -257,12 +281,12 @@ def read_annotations(path: Path | str, data_root: Path | str | None = None, *,
     remap = PathRemapper(data_root, base=path.parent)
     read = _read_csv if path.suffix.lower() == ".csv" else _read_list_file
     try:
-        records = read(path, remap, classes, num_classes)
+        records = read(path, remap, classes, num_classes, problems)
     except UnicodeDecodeError:
         raise DataError(f"{path} is not a UTF-8 text file; give a list file or CSV of clips") from None
     except OSError as exc:  # no permission, ...
         raise DataError(f"cannot read annotation file {path}: {exc.strerror or exc}") from None
-    if not records:
+    if not records and not problems:
         raise DataError(f"{path}: no clips listed")
     remap.check_name_only(records, path)
     return records

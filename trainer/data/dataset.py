@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from trainer.data.annotations import ClipRecord
 from trainer.data.decode import FRAME_ORDERS, LoadStats, count_video_frames, first_readable, is_video, list_frames, load_frames, load_video
 from trainer.data.encoded import EncodedView, collate_encoded
-from trainer.data.facecrop import FaceDetector, crop_faces
+from trainer.data.faces import HaarDetector, crop_faces
 from trainer.data.mainguard import check_main_guard
 from trainer.data.registry import AugmentPreset, augment_preset
 from trainer.data.sampling import segment_indices
@@ -97,7 +97,8 @@ class VideoClipDataset(Dataset):
         self.seed = int(seed)
         self.frame_order = frame_order
         self.face_margin = face_margin
-        self.detector = FaceDetector() if face_crop else None
+        self.detector = HaarDetector() if face_crop else None
+        self.face_found: dict[int, bool] = {}  # with face_crop: per clip index, whether a face was found (this process)
         self.epoch = 0
         self.start_index = 0
         self.stats = LoadStats()
@@ -170,6 +171,7 @@ class VideoClipDataset(Dataset):
             clip = load_frames(frames, pick(len(frames)), self.stats, draft)
         if self.detector is not None:
             clip, found = crop_faces(clip, self.detector, self.face_margin)
+            self.face_found[index] = found or self.face_found.get(index, False)  # any test view with a face
             if not found:
                 self.stats.no_face += 1
                 n = self.stats.no_face

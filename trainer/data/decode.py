@@ -67,10 +67,11 @@ def reason(exc: BaseException) -> str:
     never a Python internal such as "pop from empty list" (IndexError inside a decoder)."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    if isinstance(exc, (OSError, ValueError, SyntaxError)) and str(exc).strip():
-        return str(exc).strip().splitlines()[0][:160]
-    if type(exc).__module__.split(".")[0] in ("av", "PIL", "cv2") and str(exc).strip():
-        return str(exc).strip().splitlines()[0][:160]
+    if isinstance(exc, (OSError, ValueError, SyntaxError)) or type(exc).__module__.split(".")[0] in ("av", "PIL", "cv2"):
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        text = re.sub(r": '[^']*'$", "", re.sub(r"^\[Errno -?\d+\] ", "", text))  # PyAV: "[Errno N] what: 'file'"
+        if text:
+            return text[:160]
     return "the file is damaged or in an unsupported format"
 
 
@@ -97,6 +98,39 @@ def count_video_frames(path: Path) -> int:
         return sum(1 for _ in container.decode(stream))
     except Exception as exc:  # noqa: BLE001 - PyAV raises many types on broken files
         raise DataError(f"cannot read video {path}: {reason(exc)}") from exc
+    finally:
+        container.close()
+
+
+def iter_video(path: Path, fps: float | None = None):
+    """Every frame of a video in order as `(H, W, 3)` uint8 RGB; with `fps`, the frames nearest to a
+    `fps` grid of time stamps (frames dropped or repeated). A decoder error after some frames ends the
+    clip there (a truncated file); before any frame it raises DataError naming the file."""
+    container = _open_video(path)
+    seen = 0
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = float(stream.average_rate or stream.guessed_rate or 25.0)
+        slot, start = 0, None  # the next output time stamp is slot / fps (from the first frame)
+        for i, frame in enumerate(container.decode(stream)):
+            t = float(frame.time) if frame.time is not None else i / rate
+            start = t if start is None else start
+            t -= start
+            image = frame.to_ndarray(format="rgb24")  # (H, W, 3)
+            seen += 1
+            if fps is None:
+                yield image
+                continue
+            while slot / fps < t + 0.5 / rate:  # every grid time this frame is the nearest to
+                yield image
+                slot += 1
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - PyAV raises many types on broken files
+        if not seen:
+            raise DataError(f"cannot decode video {path}: {reason(exc)}") from exc
+        log.warning("video %s: decoding stopped after %d frames (%s)", path, seen, reason(exc))
     finally:
         container.close()
 

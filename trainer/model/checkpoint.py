@@ -254,10 +254,13 @@ def read_native(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu", *,
                base_weights: str | None = None) -> DFERCLIP:
-    """Load a native checkpoint and return the model in eval mode (`base_weights`: where a delta
-    checkpoint's base weights are, instead of its recorded ref)."""
-    obj = read_native(path)
-    model = model_from_payload(obj["model"], base_weights=base_weights, what=str(path))
+    """The model of a native checkpoint file, a run folder (its best.pt, else last.pt) or a folder
+    written by `trainer export --format hf`, in eval mode (`base_weights`: where a delta
+    checkpoint's base weights are, instead of its recorded ref). `trainer.load_model` is this."""
+    from trainer.model.sources import read_source  # sources builds on this module: imported here, not at the top
+
+    obj, resolved = read_source(path)
+    model = model_from_payload(obj["model"], base_weights=base_weights, what=str(resolved))
     return model.to(device).eval()
 
 
@@ -277,10 +280,10 @@ def looks_official(path: Path) -> bool:
     return isinstance(obj, dict) and _has_official_keys(obj)
 
 
-def describe_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+def describe_checkpoint(path: str | os.PathLike[str], obj: dict[str, Any] | None = None) -> dict[str, Any]:
     """A summary of a native checkpoint without building the model: config, texts, sizes (of the
-    delta only, for a delta checkpoint), base weights, extras."""
-    obj = read_native(path)
+    delta only, for a delta checkpoint), base weights, extras (`obj`: the file's dict, already read)."""
+    obj = read_native(path) if obj is None else obj
     payload = obj["model"]
     if not isinstance(payload, dict) or "config" not in payload or "state_dict" not in payload:
         raise CheckpointError(f"{path} holds a malformed model payload")

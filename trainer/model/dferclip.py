@@ -155,9 +155,11 @@ class DFERCLIP(nn.Module):
             return self.head(video).float()  # (B, n_cls)
         return self.class_logits(video)  # (B, n_cls)
 
-    def class_logits(self, video: torch.Tensor) -> torch.Tensor:
-        """Video features (B, E), unnormalised -> logits (B, n_cls) float32 against the class texts."""
-        text, negative = self._class_texts()  # (n_cls, E), (n_cls, E) or None
+    def class_logits(self, video: torch.Tensor,
+                     texts: tuple[torch.Tensor, torch.Tensor | None] | None = None) -> torch.Tensor:
+        """Video features (B, E), unnormalised -> logits (B, n_cls) float32 against the class texts
+        (`texts`: given (positive, negative or None) features instead, e.g. frozen for an export)."""
+        text, negative = texts if texts is not None else self._class_texts()  # (n_cls, E), (n_cls, E) or None
         # cosine / 0.01 spans +-100: keep it in fp32 even under bf16/fp16 autocast
         with torch.autocast(device_type=video.device.type, enabled=False):
             video = F.normalize(video.float(), dim=-1)  # (B, E)

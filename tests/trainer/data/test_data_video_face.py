@@ -4,7 +4,7 @@ import torch
 
 from trainer.data import ClipRecord, DataError, VideoClipDataset
 from trainer.data.decode import LoadStats, count_video_frames, load_video
-from trainer.data.facecrop import FaceDetector, clip_box, crop_faces
+from trainer.data.faces import HaarDetector, clip_box, crop_faces
 from trainer.data.sampling import segment_indices
 
 
@@ -55,7 +55,7 @@ class _FakeDetector:
     def __init__(self, box):
         self.box = box
 
-    def largest_face(self, frame):
+    def best_face(self, frame):
         return self.box
 
 
@@ -70,12 +70,12 @@ def test_crop_faces_uses_one_box_for_the_clip():
 
 def test_haar_detector_runs_offline_and_counts_misses(tmp_path, make_clip, caplog):
     cv2 = pytest.importorskip("cv2")
-    detector = FaceDetector()
+    detector = HaarDetector()
     if not hasattr(cv2, "CascadeClassifier"):  # OpenCV 5: a clear error instead of a crash
         with pytest.raises(DataError, match="opencv-python-headless>=4.8,<5"):
-            detector.largest_face(np.zeros((64, 64, 3), dtype=np.uint8))
+            detector.best_face(np.zeros((64, 64, 3), dtype=np.uint8))
         return
-    assert detector.largest_face(np.full((64, 64, 3), 128, dtype=np.uint8)) is None
+    assert detector.best_face(np.full((64, 64, 3), 128, dtype=np.uint8)) is None
     folder = make_clip(tmp_path / "c", 4, size=(64, 64))
     ds = VideoClipDataset([ClipRecord(folder, 4, 0)], 32, train=False, face_crop=True)
     frames, _ = ds[0]
