@@ -86,12 +86,12 @@ def evaluate_checkpoint(path: str | Path, test_list: str | Path | None = None, *
 
 def predict_clips(path: str | Path, clips: Sequence[str | Path], *, face_crop: bool = False,
                   device: str = "auto", precision: str = "fp32", batch: int = 8, test_views: str = "1x1",
-                  base_weights: str | None = None) -> list[dict[str, Any]]:
+                  base_weights: str | None = None, min_frames: int | None = None) -> list[dict[str, Any]]:
     """Per-class probabilities for each clip (a frame folder or a video file), in the order given;
     the softmax of the logits averaged over `test_views` (`trainer.Predictor.predict_rows`; `path`
     may also be an exported .onnx file)."""
     from trainer.predictor import Predictor
 
     predictor = Predictor(path, device=device, precision=precision, test_views=test_views, batch=batch,
-                          base_weights=base_weights)
+                          base_weights=base_weights, min_frames=min_frames)
     return predictor.predict_rows(list(clips), face_crop=face_crop)

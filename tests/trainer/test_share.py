@@ -186,3 +186,15 @@ def test_bad_export_inputs_give_one_line(run, hf, capsys, tmp_path, monkeypatch)
     _one_line(capsys, "export", run, "--format", "onnx", "--out", tmp_path / "m.onnx",
               words=("onnxruntime", "dferclip-toolkit[onnx]"))
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_trainer_predict_takes_min_frames(run, clips, tmp_path, capsys):
+    clip = [line.split()[0] for line in open(clips[1])][0]
+    short = tmp_path / "short"
+    short.mkdir()
+    first = sorted(Path(clip).iterdir())[0]
+    shutil.copy(first, short / first.name)
+    code, _, err = cli(capsys, "predict", run, short, "--device", "cpu")
+    assert code == 1 and "at least 2" in err
+    code, out, _ = cli(capsys, "predict", run, short, "--device", "cpu", "--json", "--min-frames", 1)
+    assert code == 0 and len(json.loads(out)[0]["probabilities"]) == 7

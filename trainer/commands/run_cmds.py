@@ -133,12 +133,13 @@ def predict(
     device: str = typer.Option("auto", help="auto | cpu | cuda."),
     test_views: str = typer.Option("1x1", help=TEST_VIEWS_HELP),
     base_weights: Optional[str] = typer.Option(None, help=BASE_WEIGHTS_HELP),
+    min_frames: Optional[int] = typer.Option(None, help="Refuse clips with fewer frames (default: half the frames the model samples; 1 pads any clip, as training does)."),
 ) -> None:
     """Per-class probabilities for each clip."""
     from trainer.inference import predict_clips
 
     result = predict_clips(checkpoint, clips, face_crop=face_crop, device=device, test_views=test_views,
-                           base_weights=base_weights)
+                           base_weights=base_weights, min_frames=min_frames)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:
