@@ -181,7 +181,7 @@ def train_one(sub: SubRun, ctx, progress=None, resume: bool = False) -> dict:
                 data = config.data
                 progress.note(f"rendering the synthetic face world once into {synthetic_dir(config)} "
                               f"({len(WORLD_CLASSES) * (data.synth_train_per_class + data.synth_test_per_class)} clips; "
-                              "about a minute on 2 cores, cached for later runs)")
+                              "under a minute on 2 idle cores, cached for later runs)")
             inputs = resolve_inputs(config)
         barrier(ctx)
         if not ctx.is_main:
