@@ -141,11 +141,12 @@ class RichProgress(QuietProgress):
 
     def __init__(self, console: Console) -> None:
         super().__init__(console)
+        # the numbers go in one text field, so an evaluation bar shows none and a narrow terminal
+        # (80 columns) keeps the step count whole; the learning rates only where there is room
+        self.wide = console.width >= 110
         self.bars = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]:>7.1f} clips/s"), TextColumn("loss {task.fields[loss]:.4f}"),
-            TextColumn("lr {task.fields[lr]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=console,
+            TextColumn("[bold]{task.description}"), BarColumn(bar_width=None if self.wide else 16), MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"), TextColumn("ETA"), TimeRemainingColumn(), console=console,
         )
         self.task = None
         self.eval_task = None
@@ -166,20 +167,19 @@ class RichProgress(QuietProgress):
 
     def epoch_start(self, epoch: int, epochs: int, steps: int, done: int) -> None:
         self.epochs = epochs
-        self.task = self.bars.add_task(f"epoch {epoch}/{epochs}", total=steps, completed=done,
-                                       rate=0.0, loss=float("nan"), lr="")
+        self.task = self.bars.add_task(f"epoch {epoch}/{epochs}", total=steps, completed=done, stats="")
         self._clips, self._loss_sum, self._start = 0, 0.0, time.perf_counter()
 
     def step(self, clips: int, loss: float, lrs: dict[str, float]) -> None:
         self._clips += clips
         self._loss_sum += loss * clips
         elapsed = max(time.perf_counter() - self._start, 1e-9)
-        self.bars.update(self.task, advance=1, rate=self._clips / elapsed,
-                         loss=self._loss_sum / max(self._clips, 1), lr=_lr_text(lrs))
+        stats = f"{self._clips / elapsed:6.1f} clips/s  loss {self._loss_sum / max(self._clips, 1):.4f}"
+        self.bars.update(self.task, advance=1, stats=stats + (f"  lr {_lr_text(lrs)}" if self.wide else ""))
 
     def evaluating(self, split: str, done: int, total: int) -> None:
         if self.eval_task is None:
-            self.eval_task = self.bars.add_task(f"evaluating {split}", total=total, rate=0.0, loss=float("nan"), lr="")
+            self.eval_task = self.bars.add_task(f"evaluating {split}", total=total, stats="")
         self.bars.update(self.eval_task, completed=done)
         if done >= total:
             self.bars.remove_task(self.eval_task)
