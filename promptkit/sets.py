@@ -126,6 +126,14 @@ class DescriptorSet:
         return [entry.name for entry in self.classes]
 
     @property
+    def known_hashes(self) -> tuple[str, ...]:
+        """Every hash this set has been identified by: its content hash and, for a version 1/2 file,
+        the one it stored then (what runs and checkpoints made before format 3 recorded)."""
+        if self.format_version < _RECORD_HASH_SINCE and self.record_hash and self.record_hash != self.content_hash:
+            return (self.content_hash, self.record_hash)
+        return (self.content_hash,)
+
+    @property
     def descriptions(self) -> list[str]:
         return [entry.description for entry in self.classes]
 

@@ -251,7 +251,8 @@ class Trainer:
         if _normalised(state.get("run_config")) != self.config.to_dict():
             raise ckpt.CheckpointError(f"{path} was written by a run with another configuration; "
                                        "resume with the run folder's own config.json (or start a new --out)")
-        if state.get("text", {}).get("content_hash") != self.inputs.text_info.get("content_hash"):
+        info = self.inputs.text_info
+        if state.get("text", {}).get("content_hash") not in info.get("known_hashes", [info.get("content_hash")]):
             raise ckpt.CheckpointError(f"{path} was trained with other class texts than {self.inputs.text_info.get('set_id', 'these')}")
         load_state(self.core, state["model"]["state_dict"], str(path))
         self.optimizer.load_state_dict(state["optimizer"])

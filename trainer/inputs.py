@@ -95,10 +95,10 @@ def build_texts(config: RunConfig, class_set, ds: Any = None) -> tuple[Any, dict
             for problem in set_text_problems(ds, negatives=config.model.negatives,
                                              variants=config.model.multi_descriptions):
                 log.warning("%s", problem)
-        info.update(set_id=ds.set_id, content_hash=ds.content_hash)
+        info.update(set_id=ds.set_id, content_hash=ds.content_hash, known_hashes=list(ds.known_hashes))
         if text.source == "random_words":  # WaffleCLIP's control: same token lengths, random words
             texts = _random_words(texts, config.seed)
-            info.update(content_hash=texts.content_hash, random_words_seed=config.seed)
+            info.update(content_hash=texts.content_hash, known_hashes=[texts.content_hash], random_words_seed=config.seed)
     elif config.model.negatives or config.model.multi_descriptions:
         flag = "--negatives" if config.model.negatives else "--multi-descriptions"
         raise InputError(f"{flag} needs a descriptor set that has them; --text {text.source} gives one plain text per "

@@ -245,3 +245,32 @@ def test_tables_stay_whole_at_80_columns(finished_run, clips, capsys, monkeypatc
         assert "…" not in out and all(len(line) <= 80 for line in out.splitlines()), out
     code, out, _ = cli(capsys, "predict", finished_run, *clip_paths, "--device", "cpu")
     assert all(name in out for name in ("happiness", "sadness", "surprise", "disgust"))
+
+
+def test_a_run_checkpointed_before_the_content_hash_change_still_resumes(clips, capsys, tmp_path, monkeypatch):
+    from promptkit.store import Store
+
+    from trainer.engine import Trainer
+
+    shipped = Store(tmp_path / "store").resolve("dfew/v1")
+    assert len(shipped.known_hashes) == 2  # its content hash, and the hash its version 1 file stores
+    real, calls = Trainer._step, []
+
+    def interrupted(self, frames, labels):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, frames, labels)
+
+    out = tmp_path / "r"
+    monkeypatch.setattr(Trainer, "_step", interrupted)
+    assert cli(capsys, *base_args(clips, out, epochs=1), "--ckpt-every-steps", 1)[0] == 130
+    monkeypatch.setattr(Trainer, "_step", real)
+    state = torch.load(out / "last.pt", weights_only=True)
+    for stored, code in (("sha256:" + "0" * 64, 1), (shipped.record_hash, 0)):
+        state["text"]["content_hash"] = stored  # another set's, then as a run of an earlier release recorded it
+        torch.save(state, out / "last.pt")
+        status, _, err = cli(capsys, "run", "--out", out, "--resume", "--quiet")
+        assert status == code, err
+        assert ("other class texts" in err) == bool(code)
+    assert (out / "summary.json").is_file()
