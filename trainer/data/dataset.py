@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from trainer.data.annotations import ClipRecord
 from trainer.data.decode import FRAME_ORDERS, LoadStats, count_video_frames, first_readable, is_video, list_frames, load_frames, load_video
 from trainer.data.encoded import EncodedView, collate_encoded
-from trainer.data.faces import HaarDetector, crop_faces
+from trainer.data.faces import DEFAULT_MARGIN, HaarDetector, crop_faces
 from trainer.data.mainguard import check_main_guard
 from trainer.data.registry import AugmentPreset, augment_preset
 from trainer.data.sampling import segment_indices
@@ -74,7 +74,7 @@ class VideoClipDataset(Dataset):
     def __init__(self, records: Sequence[ClipRecord], image_size: int, train: bool,
                  augment: str | AugmentPreset | None = None, num_segments: int = 16, *,
                  seed: int = 0, frame_order: str = "natural", face_crop: bool = False,
-                 face_margin: float = 0.25, hint: str = "Check the list file and --data-root",
+                 face_margin: float = DEFAULT_MARGIN, hint: str = "Check the list file and --data-root",
                  views: tuple[int, int] = (1, 1)) -> None:
         if not records:
             raise DataError("the clip list is empty")

@@ -31,7 +31,7 @@ import numpy as np
 from promptkit.fileio import make_folder, write_atomic
 
 from trainer.data.decode import iter_video, list_frames, read_image, reason
-from trainer.data.faces import make_detector
+from trainer.data.faces import DEFAULT_MARGIN, make_detector
 from trainer.data.mainguard import unguarded_main_line
 from trainer.data.sources import Source, find_clips, label_sources
 from trainer.data.track import crop_square, follow_face
@@ -39,7 +39,6 @@ from trainer.errors import DataError
 
 log = logging.getLogger(__name__)
 STATUSES = ("ok", "no_face", "too_short", "unreadable")
-DEFAULT_MARGIN = 0.15  # crop side = 1.3 x the face (hairline to chin): a tight face crop like DFEW's and MAFW's
 _CACHE_BYTES = 512 << 20  # frames kept between the two passes; a longer clip is decoded twice
 _VERSION = 1  # bump when the output of a clip changes for the same settings
 

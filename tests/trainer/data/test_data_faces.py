@@ -114,3 +114,18 @@ def test_the_default_haar_finds_small_faces_in_a_wide_frame(tmp_path):
     found = [hits([(f.x, f.y, f.w, f.h) for f in detector.detect(np.asarray(Image.open(p).convert("RGB")))], truth)
              for p, truth in zip(frames, scene.boxes)]
     assert sum(found) >= 3, found
+
+
+def test_predict_face_crop_frames_faces_as_prepare_does(tmp_path):
+    from trainer.data import VideoClipDataset
+    from trainer.data.annotations import ClipRecord
+    from trainer.data.prepare import PrepareConfig
+
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    from PIL import Image
+
+    for i in range(1, 3):
+        Image.fromarray(astronaut()).save(folder / f"{i:05d}.jpg")
+    ds = VideoClipDataset([ClipRecord(folder, 2, 0)], 64, train=False, face_crop=True)
+    assert ds.face_margin == PrepareConfig().margin  # the crops a model is trained on (prepare) and predicts on
