@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from trainer.commands.run_view import QuietProgress, RichProgress
+from trainer.commands.run_view import make_progress
 from trainer.commands.switches import SWITCHES, with_switches
 
 COMPARE_HELP = """Evaluate prompt variants on one test split and print one table (UAR, WAR, per-class
@@ -66,24 +66,28 @@ def compare(
     result = _with_progress(lambda progress: run_compare(cfg, progress), quiet)
     for note in result.notes:
         _stderr().print(f"note: {note}")
-    _stdout().print(compare_table(result))
+    _stdout().print(f"test list: {result.test_list}", soft_wrap=True)
+    _stdout().print(compare_table(result, _stdout().width))
     _stdout().print(f"wrote {result.files['csv']}, {Path(result.files['png']).name} and "
                     f"{Path(result.files['json']).name}")
 
 
 def _with_progress(call, quiet: bool):
-    console = _stderr()
-    progress = QuietProgress(console) if quiet else RichProgress(console)
-    with progress:
+    with make_progress(_stderr(), quiet) as progress:
         return call(progress)
 
 
-def compare_table(result) -> Table:
-    table = Table(title=f"{result.class_set}: {result.n_clips} test clips ({result.test_list})")
-    for name in ("variant", "kind", "UAR %", "WAR %", *result.classes):
-        table.add_column(name, justify="left" if name in ("variant", "kind") else "right")
+def compare_table(result, width: int = 200) -> Table:
+    """Variants x (UAR, WAR and, where `width` has room for them, each class's recall: they are in
+    the CSV and JSON either way)."""
+    widest = max((len(row.variant) for row in result.rows), default=8)
+    per_class = widest + 40 + sum(max(len(c), 5) + 3 for c in result.classes) <= width
+    table = Table(title=f"{result.class_set}: {result.n_clips} test clips",
+                  caption=None if per_class else "per-class recall: in the CSV")
+    for name in ("variant", "kind", "UAR %", "WAR %", *(result.classes if per_class else ())):
+        table.add_column(name, justify="left" if name in ("variant", "kind") else "right", no_wrap=name != "variant")
     for row in result.rows:
-        recalls = ["-" if row.recall[c] is None else f"{row.recall[c]:.1f}" for c in result.classes]
+        recalls = ["-" if row.recall[c] is None else f"{row.recall[c]:.1f}" for c in result.classes] if per_class else []
         table.add_row(row.variant, row.kind, f"{row.uar:.2f}", f"{row.war:.2f}", *recalls)
     return table
 

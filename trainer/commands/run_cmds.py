@@ -13,7 +13,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
-from trainer.commands.run_view import EvalProgress, PlainProgress, QuietProgress, RichProgress, eval_heading, eval_table, predict_tables, protocol_table
+from trainer.commands.run_view import EvalProgress, eval_heading, eval_table, make_progress, predict_tables, protocol_table
 from trainer.commands.switches import SWITCHES, with_switches
 from trainer.config import TEST_VIEWS_HELP
 from trainer.data.registry import SYNTH
@@ -83,7 +83,7 @@ def run(
     try:
         if resume and ignored:
             console.print(f"note: resuming with {out / 'config.json'}; the other options given are ignored")
-        progress = QuietProgress(console) if quiet else RichProgress(console) if console.is_terminal else PlainProgress(console)
+        progress = make_progress(console, quiet)
         with progress:
             results = start_run(config, out, fold_list, seed_list, resume=resume, overwrite=overwrite,
                                 ctx=dist, progress=progress)

@@ -195,6 +195,14 @@ class RichProgress(QuietProgress):
         self.bars.console.print(message, highlight=False)
 
 
+def make_progress(console: Console, quiet: bool) -> QuietProgress:
+    """The run / compare progress: one line per epoch with --quiet, bars on a terminal, and a
+    progress line every few seconds when stderr is a file or a pipe."""
+    if quiet:
+        return QuietProgress(console)
+    return RichProgress(console) if console.is_terminal else PlainProgress(console)
+
+
 class EvalProgress:
     """Progress of a standalone evaluation (`trainer eval`): a transient bar on a terminal, else a
     line at most every `interval` seconds; call it with (done, total) batches."""

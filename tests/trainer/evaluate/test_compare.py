@@ -180,3 +180,22 @@ def test_negatives_and_multi_descriptions_rows_from_a_set_that_has_them(tiny, tm
 def test_negatives_row_with_a_set_without_negatives_is_one_line(tiny, tmp_path):
     result = promptkit("compare", *tiny.synth, "--descriptions", "dfew/v1", "--template", "negatives", "--out", tmp_path / "c")
     assert_one_error_line(result, "--negatives: set dfew/v1 has no negative descriptions")
+
+
+def test_compare_table_keeps_whole_columns_at_80_columns():
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from trainer.commands.eval_cmds import compare_table
+
+    classes = ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"]
+    row = SimpleNamespace(variant="expression_of", kind="zero-shot", uar=15.0, war=15.0, recall=dict.fromkeys(classes, 10.0))
+    result = SimpleNamespace(class_set="dfew", n_clips=140, test_list="t.txt", classes=classes, rows=[row])
+    for width, per_class in ((80, False), (200, True)):
+        buffer = io.StringIO()
+        Console(file=buffer, width=width).print(compare_table(result, width))
+        text = buffer.getvalue()
+        assert "…" not in text and all(len(line) <= width for line in text.splitlines())
+        assert ("surprise" in text) == per_class and ("per-class recall: in the CSV" in text) != per_class
