@@ -1,4 +1,5 @@
-"""Atomic file writes, shared by promptkit and trainer (trainer may import promptkit).
+"""Atomic file writes and the one JSON-object reader, shared by promptkit and trainer (trainer may
+import promptkit).
 
 A write goes to a temporary file in the target's own folder and is moved over the target with
 `os.replace`, so a reader sees the old file or the new one, never a half-written one; on any
@@ -8,13 +9,34 @@ failure the temporary file is removed and the old file stays as it was.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable, Union
+from typing import Any, BinaryIO, Callable, Union
 
 Content = Union[bytes, str, Callable[[BinaryIO], None]]
+
+
+def read_json_object(path: str | os.PathLike[str], what: str, error: type[Exception],
+                     missing: str | None = None) -> dict[str, Any]:
+    """The JSON object in `path`; `error` with one line naming `what` and the file when it is
+    missing (`missing`, when given, is that line), unreadable, not JSON or not an object."""
+    p = Path(path)
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(missing or f"{what} not found: {p}") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{what} {p} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    except UnicodeDecodeError:
+        raise error(f"{what} {p} is not UTF-8 text; give a JSON file") from None
+    except OSError as exc:  # a folder, no permission, ...
+        raise error(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+    if not isinstance(raw, dict):
+        raise error(f"{what} {p} must hold a JSON object; got {type(raw).__name__}")
+    return raw
 
 
 def write_atomic(path: str | os.PathLike[str], content: Content, *, fsync: bool = False) -> Path:

@@ -11,6 +11,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from promptkit.fileio import read_json_object
+
 from trainer.errors import ConfigError
 
 
@@ -28,20 +30,7 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 def load_config_file(path: str | Path, what: str = "config file") -> dict[str, Any]:
     """Read a JSON object (a config, or a full config.json / plan.json of an earlier run); `what`
     names the file in the one-line ConfigError for a missing, unreadable or malformed file."""
-    p = Path(path)
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{what} not found: {p}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{what} {p} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{what} {p} is not UTF-8 text; give a JSON file") from None
-    except OSError as exc:  # a folder, no permission, ...
-        raise ConfigError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{what} {p} must hold a JSON object; got {type(raw).__name__}")
-    return raw
+    return read_json_object(path, what, ConfigError)
 
 
 def set_value(raw: dict[str, Any], assignment: str, root: type) -> dict[str, Any]:

@@ -20,6 +20,8 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
+from promptkit.fileio import read_json_object
+
 from trainer.errors import ReportError
 from trainer.model.tinyface import file_sha256
 from trainer.report import _write, confusion_figure, curves_figure, protocol_rows, read_metrics_jsonl, row_normalised, software_versions
@@ -72,15 +74,8 @@ def _page(title: str, body: Sequence[str]) -> str:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportError(f"{path} is missing; is {path.parent} a finished trainer run?") from None
-    except (OSError, ValueError) as exc:
-        raise ReportError(f"cannot read {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ReportError(f"{path} does not hold a JSON object")
-    return data
+    return read_json_object(path, "run file", ReportError,
+                            missing=f"{path} is missing; is {path.parent} a finished trainer run?")
 
 
 def _class_texts(run_dir: Path) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from promptkit.fileio import write_atomic
+from promptkit.fileio import read_json_object, write_atomic
 
 from trainer.errors import CheckpointError
 from trainer.model.checkpoint import FORMAT, FORMAT_VERSION
@@ -92,13 +92,9 @@ def write_hf_folder(model: DFERCLIP, out: str | Path, meta: dict[str, Any]) -> d
 def read_hf_config(path: str | Path) -> dict[str, Any]:
     """The config.json of an exported folder, checked for format and version."""
     file = Path(path) / CONFIG_NAME
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} has no {CONFIG_NAME}; it is not an exported model folder") from None
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read {file}: {exc}") from None
-    if not isinstance(data, dict) or data.get("format") != HF_FORMAT:
+    data = read_json_object(file, "exported model config", CheckpointError,
+                            missing=f"{path} has no {CONFIG_NAME}; it is not an exported model folder")
+    if data.get("format") != HF_FORMAT:
         raise CheckpointError(f"{file} is not the config of a folder written by `trainer export --format hf`")
     if not isinstance(data.get("format_version"), int) or data["format_version"] > HF_VERSION:
         raise CheckpointError(f"{file} has format_version {data.get('format_version')!r}; this toolkit reads up to {HF_VERSION}")
