@@ -22,6 +22,7 @@ import re
 from typing import Sequence
 
 from promptkit.parse import about_face
+from promptkit.tokens import shorten
 
 REPEAT_SHARE = 0.5  # a negative is refused when more than this share of its features repeat the positive
 OVERLAP_JACCARD = 0.6  # two descriptors overlap at this share of shared content words (or one inside the other)
@@ -127,10 +128,10 @@ def set_text_problems(ds, negatives: bool = False, variants: bool = False) -> li
             features = _features(entry.negative.descriptors, entry.negative.description)
             repeated = repeats_of(features, _features(entry.descriptors, entry.description))
             if repeats_too_much(repeated, features):
-                repeating.append(f"{entry.name!r} ({len(repeated)} of {len(features)}, e.g. {_short(repeated[0])!r})")
+                repeating.append(f"{entry.name!r} ({len(repeated)} of {len(features)}, e.g. {shorten(repeated[0], 40)!r})")
             phrased = [phrase for phrase in features if _NEGATION.search(phrase)]
             if phrased:
-                negated.append(f"{entry.name!r} ({_short(phrased[0])!r})")
+                negated.append(f"{entry.name!r} ({shorten(phrased[0], 40)!r})")
         if variants and entry.variants:
             kept, _ = distinct_texts(entry.variants)
             if len(kept) < len(entry.variants):
@@ -153,10 +154,6 @@ def _features(descriptors: Sequence[str], description: str) -> list[str]:
     if descriptors:
         return list(descriptors)
     return [part.strip(" .") for part in re.split(r"[,;]", description) if part.strip(" .")]
-
-
-def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _classes(items: list[str]) -> str:

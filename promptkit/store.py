@@ -25,7 +25,7 @@ from promptkit.errors import ClassSetError, CorruptSetError, PromptkitError, Sto
 from promptkit.fileio import make_folder
 from promptkit.resources import shipped_descriptions_dir
 from promptkit.sets import ClassEntry, DescriptorSet, mixed_extras_problem, normalise_text, set_from_dict
-from promptkit.tokens import check_description, join_descriptors
+from promptkit.tokens import check_description, join_descriptors, shorten
 
 __all__ = ["ClassEntry", "DescriptorSet", "SetSummary", "Store", "is_bare_version", "resolve_store_root",
            "user_store_root"]
@@ -322,17 +322,13 @@ def _check_derived(description: str, descriptors: list[str], label: str) -> None
     joined = join_descriptors(descriptors)
     if _comparable(joined) != _comparable(description):
         raise StoreError(
-            f"class {label}: description {_shown(description)} is not its descriptors joined ({_shown(joined)}); "
+            f"class {label}: description {shorten(description, 70)!r} is not its descriptors joined ({shorten(joined, 70)!r}); "
             "the description is what trains: edit both together, or remove 'descriptors' to keep the description as written"
         )
 
 
 def _comparable(text: str) -> str:
     return normalise_text(text).rstrip(" .;,")
-
-
-def _shown(text: str, limit: int = 70) -> str:
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 def _check_provenance(provenance: dict) -> None:

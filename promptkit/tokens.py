@@ -99,7 +99,7 @@ def fit_descriptors(descriptors: Sequence[str], n_ctx: int = DEFAULT_N_CTX, labe
         alone = count_tokens(join_descriptors([phrase]))
         if alone > limit:
             raise BudgetError(
-                f"descriptor{where} {_short(phrase)!r} uses {alone} tokens on its own, over the budget of "
+                f"descriptor{where} {shorten(phrase)!r} uses {alone} tokens on its own, over the budget of "
                 f"{limit} at --contexts {n_ctx}: shorten it or use fewer contexts"
             )
     kept = list(phrases)
@@ -124,7 +124,8 @@ def check_description(description: str, n_ctx: int, label: str = "") -> int:
     return used
 
 
-def _short(text: str, limit: int = 60) -> str:
+def shorten(text: str, limit: int = 60) -> str:
+    """`text`, cut to `limit` characters with "..." when longer (for messages and tables)."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

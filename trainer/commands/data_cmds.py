@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from promptkit.classes import resolve_classes
+from promptkit.tokens import shorten
 
 SHOWN = 3  # examples per category
 
@@ -118,10 +119,6 @@ def prepare(
                       f"{result.out / 'clips'} (for trainer predict), not in the list")
 
 
-def _cut(text: str, most: int = 90) -> str:
-    return text if len(text) <= most else text[:most - 3] + "..."
-
-
 def _doctor_table(diag) -> Table:
     from trainer.data.doctor import CATEGORIES, FATAL
 
@@ -131,7 +128,7 @@ def _doctor_table(diag) -> Table:
     table.add_column("first ones (file:line clip: detail)", overflow="fold")
     for key in CATEGORIES:
         items = diag.findings[key]
-        shown = [f"{f.line} {'/'.join(Path(f.clip).parts[-2:])}: {_cut(f.detail)}" if f.clip else f"{f.line}: {_cut(f.detail)}"
+        shown = [f"{f.line} {'/'.join(Path(f.clip).parts[-2:])}: {shorten(f.detail, 90)}" if f.clip else f"{f.line}: {shorten(f.detail, 90)}"
                  for f in items[:SHOWN]]
         if len(items) > SHOWN:
             shown.append(f"... and {len(items) - SHOWN} more")
