@@ -268,7 +268,8 @@ def build_loader(dataset: VideoClipDataset, batch_size: int, shuffle: bool, drop
         raise DataError(f"batch_size must be >= 1, got {batch_size!r}")
     if workers < 0:
         raise DataError(f"workers must be >= 0, got {workers!r}")
-    check_main_guard(workers)
+    if workers > 0:
+        check_main_guard()
     if sampler is None:
         sampler = SeededShuffle(len(dataset), seed) if shuffle else range(len(dataset))
     kwargs = {"collate_fn": collate_encoded} if encoded else {}

@@ -49,12 +49,11 @@ def unguarded_main_line() -> tuple[Path, int] | None:
     return None
 
 
-def check_main_guard(workers: int) -> None:
-    """A DataError naming the script line when `workers` > 0 would re-run unguarded script code."""
-    if workers <= 0:
-        return
+def check_main_guard(what: str = "data-loader workers", instead: str = "workers=0") -> None:
+    """A DataError naming the script line when starting `what` (processes that re-import the main
+    script) now would re-run unguarded script code; `instead` is the setting that needs none."""
     found = unguarded_main_line()
     if found is not None:
         path, line = found
-        raise DataError(f"{path}:{line} starts data-loader workers from the top level of the script; put that code "
-                        "under `if __name__ == \"__main__\":` (each worker re-imports the script), or use workers=0")
+        raise DataError(f"{path}:{line} starts {what} from the top level of the script; put that code under "
+                        f"`if __name__ == \"__main__\":` (each worker re-imports the script), or use {instead}")

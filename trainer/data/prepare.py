@@ -32,7 +32,7 @@ from promptkit.fileio import make_folder, write_atomic
 
 from trainer.data.decode import iter_video, list_frames, read_image, reason
 from trainer.data.faces import DEFAULT_MARGIN, make_detector
-from trainer.data.mainguard import unguarded_main_line
+from trainer.data.mainguard import check_main_guard
 from trainer.data.sources import Source, find_clips, label_sources
 from trainer.data.track import crop_square, follow_face
 from trainer.errors import DataError
@@ -276,11 +276,7 @@ def _run(todo: Sequence[Source], out: Path, cfg: PrepareConfig, fingerprint: dic
         for source in todo:
             on_clip(_work(source, out, cfg, fingerprint, detector))
         return
-    unguarded = unguarded_main_line()
-    if unguarded is not None:
-        raise DataError(f"{unguarded[0]}:{unguarded[1]} starts prepare's worker processes from the top level of the "
-                        "script; put that code under `if __name__ == \"__main__\":` (each worker re-imports the script), "
-                        "or use workers=1")
+    check_main_guard("prepare's worker processes", instead="workers=1")
     # spawned, not forked: a fork after OpenCV has started its thread pool can deadlock in the child
     pool = ProcessPoolExecutor(max_workers=min(cfg.workers, len(todo)), mp_context=mp.get_context("spawn"),
                                initializer=_init_worker, initargs=(cfg,))
