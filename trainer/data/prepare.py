@@ -270,9 +270,9 @@ def _open_out(out: Path) -> None:
 
 
 def _run(todo: Sequence[Source], out: Path, cfg: PrepareConfig, fingerprint: dict,
-         on_clip: Callable[[dict], None]) -> None:
+         on_clip: Callable[[dict], None], detector) -> None:
+    """Cut `todo` in this process with `detector` (one worker), or in spawned workers that build their own."""
     if cfg.workers == 1 or len(todo) <= 1:
-        detector = make_detector(cfg.detector)
         for source in todo:
             on_clip(_work(source, out, cfg, fingerprint, detector))
         return
@@ -335,7 +335,7 @@ def prepare(inputs: Sequence[str | Path], out: str | Path, *, labels: str | Path
         if on_clip is not None:
             on_clip(record)
 
-    _run(todo, out, cfg, fingerprint, finished)
+    _run(todo, out, cfg, fingerprint, finished, detector)
     entries = []
     for source in sources:
         record = {k: v for k, v in records[source.clip_id].items() if k != "settings"}
