@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from trainer.model.checkpoint import saved_record
+
 DATASET_TERMS = {
     "dfew": "DFEW", "ferv39k": "FERV39k", "mafw": "MAFW",
 }
@@ -25,10 +27,8 @@ def run_facts(obj: dict[str, Any]) -> dict[str, Any]:
     cfg = obj.get("run_config") or {}
     data = cfg.get("data") or {}
     text = obj.get("text") or {}
-    record = obj.get("metrics")
-    if not isinstance(record, dict) and obj.get("history"):
-        record = obj["history"][-1]
-    test = (record or {}).get("test") if isinstance(record, dict) else None
+    record = saved_record(obj) or {}
+    test = record.get("test")
     classes = list(obj.get("classes") or [])
     facts: dict[str, Any] = {
         "dataset": data.get("dataset"), "fold": data.get("fold") if data.get("dataset") else None,
@@ -36,7 +36,7 @@ def run_facts(obj: dict[str, Any]) -> dict[str, Any]:
         "train_list": text.get("train_list") or data.get("train_list"),
         "test_list": text.get("test_list") or data.get("test_list"),
         "selection": SELECTION.get(cfg.get("select"), cfg.get("select")),
-        "epoch": (record or {}).get("epoch") if isinstance(record, dict) else None,
+        "epoch": record.get("epoch"),
         "seed": cfg.get("seed"), "kind": obj.get("kind"), "imported_from": obj.get("imported_from"),
     }
     if isinstance(test, dict):

@@ -306,17 +306,23 @@ def describe_checkpoint(path: str | os.PathLike[str], obj: dict[str, Any] | None
         "imported_from": extras.get("imported_from"),
         "kind": extras.get("kind"),  # run (last.pt) | model (best.pt, save_model) | None (imported)
         "epoch": extras.get("epoch"),
-        "metrics": _metrics_of(extras),
+        "metrics": _metrics_of(saved_record(extras)),
     }
 
 
-def _metrics_of(extras: dict[str, Any]) -> dict[str, Any] | None:
-    """The test (and val) UAR / WAR a run checkpoint was saved with: best.pt records its epoch's
-    metrics, last.pt the history of every epoch (its last entry)."""
-    record = extras.get("metrics")
-    if not isinstance(record, dict) and extras.get("history"):
-        record = extras["history"][-1]
-    if not isinstance(record, dict):
+def saved_record(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The epoch record (epoch, test / val metrics) of the weights a run checkpoint holds: best.pt
+    records its epoch's `metrics`, last.pt the `history` of every epoch (its last entry); None for
+    a checkpoint that records neither (imported, save_model)."""
+    record = obj.get("metrics")
+    if not isinstance(record, dict) and obj.get("history"):
+        record = obj["history"][-1]
+    return record if isinstance(record, dict) else None
+
+
+def _metrics_of(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The test (and val) UAR / WAR of an epoch record."""
+    if record is None:
         return None
     return {split: {k: record[split][k] for k in ("uar", "war")} for split in ("test", "val")
             if isinstance(record.get(split), dict)}
