@@ -20,7 +20,7 @@ from trainer.data.annotations import read_annotations
 from trainer.data.dataset import VideoClipDataset
 from trainer.distributed import DistContext, pick_device
 from trainer.errors import CheckpointError, TrainerError
-from trainer.model.checkpoint import model_from_payload
+from trainer.model.checkpoint import frames_per_clip, model_from_payload
 from trainer.model.sources import read_source, resolve_checkpoint
 from trainer.scoring import eval_loader, evaluate, split_metrics
 
@@ -35,8 +35,7 @@ def load_for_inference(path: str | Path, device: torch.device, base_weights: str
     model = model_from_payload(state["model"], base_weights=base_weights, what=str(file),
                                base_option=base_option).to(device).eval()
     classes = tuple(state.get("classes") or model.texts.classes)
-    frames = int(state.get("preprocessing", {}).get("num_segments") or model.config.num_frames)
-    return model, state, classes, frames
+    return model, state, classes, frames_per_clip(state, model)
 
 
 def recorded_test_list(state: dict[str, Any], file: Path) -> tuple[Path, str | None]:

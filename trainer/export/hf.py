@@ -16,7 +16,7 @@ from promptkit.fileio import write_atomic
 
 from trainer.errors import ExportError
 from trainer.export.card import model_card, run_facts
-from trainer.model.checkpoint import model_from_payload
+from trainer.model.checkpoint import frames_per_clip, model_from_payload
 from trainer.model.hf_folder import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, is_hf_folder, write_hf_folder
 from trainer.model.sources import read_source
 
@@ -41,7 +41,7 @@ def export_hf(source: str | Path, out: str | Path, *, base_weights: str | None =
         raise ExportError(f"--out {out} is the folder being exported; give another folder")
     model = model_from_payload(obj["model"], base_weights=base_weights, what=str(resolved)).eval()
     facts = run_facts(obj)
-    num_segments = (obj.get("preprocessing") or {}).get("num_segments") or model.config.num_frames
+    num_segments = frames_per_clip(obj, model)
     source_info = {"path": str(resolved), "kind": obj.get("kind"), "epoch": facts.get("epoch"),
                    "delta_base": (obj["model"].get("base_weights") or None)}
     meta = {"text": obj.get("text"), "num_segments": num_segments, "source": source_info,

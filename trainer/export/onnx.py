@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from trainer.errors import CheckpointError, ExportError
-from trainer.model.checkpoint import model_from_payload
+from trainer.model.checkpoint import frames_per_clip, model_from_payload
 from trainer.model.dferclip import DFERCLIP
 from trainer.model.sources import read_source
 
@@ -77,7 +77,7 @@ def export_onnx(source: str | Path, out: str | Path, *, base_weights: str | None
         require(module, "--format onnx")
     obj, resolved = read_source(source)
     model = model_from_payload(obj["model"], base_weights=base_weights, what=str(resolved)).eval()
-    frames = int(obj.get("preprocessing", {}).get("num_segments") or model.config.num_frames)
+    frames = frames_per_clip(obj, model)
     wrapper = FrozenTexts(model).eval()
     meta = {"dferclip.classes": json.dumps(list(model.texts.classes)),
             "dferclip.preprocessing": json.dumps({**model.preprocessing(), "num_segments": frames}),

@@ -310,6 +310,12 @@ def describe_checkpoint(path: str | os.PathLike[str], obj: dict[str, Any] | None
     }
 
 
+def frames_per_clip(obj: dict[str, Any], model: torch.nn.Module) -> int:
+    """The frames a checkpoint's model samples per clip: what its run recorded (`preprocessing`,
+    the data side's `num_segments`), else the model's own `num_frames`."""
+    return int((obj.get("preprocessing") or {}).get("num_segments") or model.config.num_frames)
+
+
 def saved_record(obj: dict[str, Any]) -> dict[str, Any] | None:
     """The epoch record (epoch, test / val metrics) of the weights a run checkpoint holds: best.pt
     records its epoch's `metrics`, last.pt the `history` of every epoch (its last entry); None for
