@@ -161,9 +161,9 @@ def _save_figure(fig, path: Path) -> None:
     _write(path, _figure_png(fig))
 
 
-def _figure_png(fig) -> bytes:
+def _figure_png(fig, dpi: int = 100) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
 
 

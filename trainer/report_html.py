@@ -24,7 +24,7 @@ from promptkit.fileio import read_json_object
 
 from trainer.errors import ReportError
 from trainer.model.tinyface import file_sha256
-from trainer.report import _write, confusion_figure, curves_figure, protocol_rows, read_metrics_jsonl, row_normalised, software_versions
+from trainer.report import _figure_png, _write, confusion_figure, curves_figure, protocol_rows, read_metrics_jsonl, row_normalised, software_versions
 
 REPORT_NAME = "report.html"
 # the DFER-CLIP paper's own numbers (UAR, WAR, %): ViT-B/32, mean over folds (DFEW, MAFW) and 3 seeds
@@ -50,11 +50,7 @@ def _pct(value: Any) -> str:
 
 
 def _figure_tag(fig, alt: str) -> str:
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    data = base64.b64encode(_figure_png(fig, dpi=90)).decode("ascii")
     return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
 
 
