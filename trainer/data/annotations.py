@@ -292,6 +292,21 @@ def read_annotations(path: Path | str, data_root: Path | str | None = None, *,
     return records
 
 
+def clip_id(path: Path | str, list_path: Path | str, data_root: Path | str | None = None) -> str:
+    """A clip's stable id, the key of clip-text sets: its path relative to `data_root` when it lies
+    below it, else relative to the list file's folder when it lies below that, else its absolute
+    path; always with `/` separators. The same list on another machine (remapped onto its data
+    root) gives the same ids."""
+    clip = Path(os.path.normpath(Path(path).expanduser().absolute()))
+    roots = [Path(data_root).expanduser()] if data_root is not None else []
+    roots.append(Path(list_path).expanduser().parent)
+    for root in roots:
+        base = Path(os.path.normpath(root.absolute()))
+        if base in clip.parents:
+            return clip.relative_to(base).as_posix()
+    return clip.as_posix()
+
+
 def _search_dirs(data_root: Path, dataset: str) -> list[Path]:
     subs = (".", "annotation", "annotations", "splits", "EmoLabel_DataSplit")
     return [(data_root / s) for s in subs]

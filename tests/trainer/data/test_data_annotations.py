@@ -124,3 +124,14 @@ def test_standard_split_errors(tmp_path):
         standard_split("afew", tmp_path, 1)
     with pytest.raises(DataError, match="data root not found"):
         standard_split("dfew", tmp_path / "nope", 1)
+
+
+def test_clip_id_is_relative_to_the_data_root_then_the_list_folder(tmp_path):
+    from trainer.data.annotations import clip_id
+
+    lists, data = tmp_path / "lists", tmp_path / "data"
+    assert clip_id(lists / "clips" / "a", lists / "train.txt") == "clips/a"
+    assert clip_id(data / "x" / "00001", lists / "train.txt", data_root=data) == "x/00001"
+    assert clip_id(lists / "sub" / ".." / "b.mp4", lists / "t.txt") == "b.mp4"
+    outside = tmp_path / "elsewhere" / "c"
+    assert clip_id(outside, lists / "train.txt") == outside.as_posix()
