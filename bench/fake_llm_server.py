@@ -13,12 +13,20 @@ are not OpenAI JSON: "garbage" (status 200, a body that is not JSON), "html" (st
 page), "nochoices" (a completion with an empty `choices` list), "nocontent" (a null message content),
 "notcompletion" (valid JSON of another shape).
 
+Messages may hold content-part lists (`text` and `image_url` parts, as vision models take them):
+the prompt is their text, and the images (data URLs) are decoded and passed to `vision_answer(images)`
+when one is given (it may return None for the default answer). `reject_images` (a message) answers
+every request with an image 400 with that message (a server without vision); `max_body` answers a
+body larger than that many bytes 413; `fail_after` answers 400 to every image request after that
+many answered ones (a failure the client does not retry). Usage is reported on every answer.
+
     with FakeLLMServer(latency=1.0) as server:
         client = openai.OpenAI(base_url=server.url, api_key="sk-test")
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -79,6 +87,32 @@ def _pick(pool: tuple[str, ...], key: str, count: int) -> list[str]:
     return [pool[(start + 3 * i) % len(pool)] for i in range(count)]  # 3 and 10 coprime: distinct
 
 
+def _message_parts(messages: list) -> tuple[str, list[bytes]]:
+    """The text of chat messages (plain strings or content-part lists) and the decoded data-URL images."""
+    texts: list[str] = []
+    images: list[bytes] = []
+    for message in messages:
+        content = message.get("content", "") if isinstance(message, dict) else ""
+        if not isinstance(content, list):
+            texts.append(str(content))
+            continue
+        for part in content:
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") == "text":
+                texts.append(str(part.get("text", "")))
+            elif part.get("type") == "image_url":
+                url = str((part.get("image_url") or {}).get("url", ""))
+                images.append(base64.b64decode(url.split(",", 1)[1]) if url.startswith("data:") else url.encode())
+    return "\n".join(texts), images
+
+
+def _usage(prompt: str, n_images: int, content: str) -> dict:
+    prompt_tokens = len(prompt.split()) + 85 * n_images  # a low-detail image counts 85 tokens at OpenAI
+    completion = len(content.split())
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion, "total_tokens": prompt_tokens + completion}
+
+
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # the default backlog of 5 drops bursts of connects (1 s SYN retry)
@@ -97,8 +131,17 @@ class FakeLLMServer:
         models: tuple[str, ...] = DEFAULT_MODELS,
         api_key: str | None = "sk-test",
         latency: float = 0.0,
+        vision_answer: Callable[[list[bytes]], str | None] | None = None,
+        reject_images: str | None = None,
+        max_body: int | None = None,
+        fail_after: int | None = None,
     ) -> None:
         self.answer = answer
+        self.vision_answer = vision_answer
+        self.reject_images = reject_images
+        self.max_body = max_body
+        self.fail_after = fail_after
+        self.image_answers = 0  # image requests answered (for fail_after)
         self.models = tuple(models)
         self.api_key = api_key  # None: accept any key
         self.latency = latency
@@ -147,6 +190,14 @@ class FakeLLMServer:
                     return queue.pop(0)
         return None
 
+    def take_image_turn(self) -> bool:
+        """Count one image request; False once `fail_after` of them were answered."""
+        with self._lock:
+            if self.fail_after is not None and self.image_answers >= self.fail_after:
+                return False
+            self.image_answers += 1
+            return True
+
     def reply(self, model: str, prompt: str, body: dict) -> str:
         """The answer to one request: `answer(model, prompt)` when given, else the default answer for
         this sample (by the request's seed, else by count at temperature > 0, else always the first)."""
@@ -192,6 +243,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         if not self._authorised():
             return
+        if self.owner.max_body is not None and length > self.owner.max_body:
+            self._error(413, f"Request body too large ({length} bytes; limit {self.owner.max_body})", "payload_too_large")
+            return
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._error(404, f"no route {self.path}", "not_found")
             return
@@ -209,9 +263,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _complete(self, body: dict) -> None:
         model = str(body.get("model", ""))
         messages = body.get("messages") or []
-        prompt = "\n".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
+        prompt, images = _message_parts(messages)
         if model not in self.owner.models:
             self._error(404, f"The model `{model}` does not exist", "model_not_found")
+            return
+        if images and self.owner.reject_images is not None:
+            self._error(400, self.owner.reject_images, "invalid_request_error")
+            return
+        if images and not self.owner.take_image_turn():
+            self._error(400, "Invalid request: the server stopped accepting this request", "invalid_request_error")
             return
         fault = self.owner.take_fault(prompt)
         if fault == "429":
@@ -228,7 +288,10 @@ class _Handler(BaseHTTPRequestHandler):
             delay = float(fault.split(":", 1)[1])
         if delay:
             time.sleep(delay)
-        content = None if fault == "nocontent" else self.owner.reply(model, prompt, body)
+        content = None
+        if fault != "nocontent":
+            seen = self.owner.vision_answer(images) if images and self.owner.vision_answer is not None else None
+            content = seen if seen is not None else self.owner.reply(model, prompt, body)
         self._send(200, {
             "id": f"chatcmpl-fake-{len(self.owner.requests)}",
             "object": "chat.completion",
@@ -240,8 +303,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "finish_reason": "stop",
                 "logprobs": None,
             }],
-            "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len((content or "").split()),
-                      "total_tokens": len(prompt.split()) + len((content or "").split())},
+            "usage": _usage(prompt, len(images), content or ""),
         })
 
     def _authorised(self) -> bool:

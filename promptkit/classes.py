@@ -21,6 +21,7 @@ BUILTIN_CLASS_SETS: dict[str, tuple[str, ...]] = {
     "mafw": _SEVEN + ("contempt", "anxiety", "helplessness", "disappointment"),
 }
 
+CLIP_TEXTS_FOLDER = "clip-texts"  # the store root's folder of clip-text sets (promptkit.cliptexts)
 _SET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _MAX_CLASS_NAME = 100
 
@@ -48,6 +49,10 @@ def check_set_name(name: str) -> str:
         raise ClassSetError(
             f"bad class set name {name!r}: use lower-case letters, digits, '-' or '_' "
             "(it names a folder in the store)"
+        )
+    if name == CLIP_TEXTS_FOLDER:
+        raise ClassSetError(
+            f"the name {name!r} is reserved: the store keeps clip-text sets in that folder; choose another name"
         )
     return name
 

@@ -48,3 +48,7 @@ class SetContentError(PromptkitError):
 
 class ExchangeError(PromptkitError):
     """An export or import (CSV, Hugging Face dataset, hand-edited JSON) failed."""
+
+
+class DescribeError(PromptkitError):
+    """Describing clips stopped (a failing request or an unreadable clip); the finished answers are kept."""

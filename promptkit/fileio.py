@@ -113,3 +113,37 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def write_new_version(folder: Path, first: int, render: Callable[[int], str], tries: int = 100) -> tuple[Path, int]:
+    """Write `render(n)` as `folder/v{n}.json` for the first n >= `first` that no one has claimed, and
+    make it read-only; returns (file, n). The text goes to a temporary file (fsynced) that is
+    hard-linked into place, which fails if the target exists: a version appears whole or not at
+    all, and two concurrent writers never both create the same one. OSError propagates (EEXIST
+    when `tries` numbers were all taken)."""
+    make_folder(folder)
+    fd, tmp_name = tempfile.mkstemp(prefix=".writing-", suffix=".json", dir=folder)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        number = first
+        for _ in range(tries):
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(render(number))
+                handle.flush()
+                os.fsync(handle.fileno())
+            target = folder / f"v{number}.json"
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                number += 1
+                continue
+            try:
+                target.chmod(0o444)
+            except OSError:  # some filesystems ignore modes; immutability is still enforced by the hash
+                pass
+            return target, number
+        raise OSError(errno.EEXIST, f"could not claim a new version after {tries} tries", str(folder))
+    finally:
+        tmp.unlink(missing_ok=True)
+

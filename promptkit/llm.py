@@ -8,6 +8,7 @@ error is mapped to an LLMError with one line that says what failed and what to c
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import os
@@ -22,6 +23,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
+USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
+VISION_MODELS_HINT = "e.g. gpt-4o-mini, Qwen2.5-VL-7B-Instruct, llava-1.5-7b-hf"
+_NO_IMAGES = re.compile(
+    r"not a multimodal|not multimodal|multimodal (?:input|model)s? (?:is |are )?not|only supported by certain models"
+    r"|does not support (?:image|vision|multimodal)|(?:image|vision)s? (?:input|part|content)s? (?:is |are )?not supported"
+    r"|unsupported (?:content|image)|image_url.{0,40}(?:not|unsupported)|no vision", re.IGNORECASE)
+_TOO_LARGE = re.compile(r"too large|too big|too long|payload|exceeds? .{0,30}(?:size|limit)", re.IGNORECASE)
 _CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
 
 
@@ -110,7 +118,7 @@ async def _ask_all(config: LLMConfig, base_url: str, api_key: str, prompts: list
 
     tasks = [asyncio.ensure_future(one(i, s)) for i, s in jobs]
     try:
-        await _first_error_cancels_all(tasks)
+        await first_error_cancels_all(tasks)
         answers = [[""] * samples for _ in prompts]
         for (i, s), task in zip(jobs, tasks):
             answers[i][s] = task.result()
@@ -119,11 +127,11 @@ async def _ask_all(config: LLMConfig, base_url: str, api_key: str, prompts: list
         # Ctrl-C (asyncio.run cancels this coroutine) or a failed request: stop every request and
         # collect its outcome before the client closes, so none ends later with a stray
         # "Task exception was never retrieved" naming a closed connection as the cause.
-        await _cancel_and_reap(tasks)
+        await cancel_and_reap(tasks)
         await client.close()
 
 
-async def _cancel_and_reap(tasks: list[asyncio.Future]) -> None:
+async def cancel_and_reap(tasks: list[asyncio.Future]) -> None:
     for task in tasks:
         if not task.done():
             task.cancel()
@@ -136,7 +144,7 @@ async def _cancel_and_reap(tasks: list[asyncio.Future]) -> None:
                 raise
 
 
-async def _first_error_cancels_all(tasks: list[asyncio.Future]) -> None:
+async def first_error_cancels_all(tasks: list[asyncio.Future]) -> None:
     pending = set(tasks)
     while pending:
         done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
@@ -149,6 +157,12 @@ async def _first_error_cancels_all(tasks: list[asyncio.Future]) -> None:
 
 
 async def _complete(client, config: LLMConfig, base_url: str, prompt: str, seed: int | None) -> str:
+    raw = await _request(client, config, base_url, prompt, seed)
+    return answer_text(raw.status_code, raw.headers.get("content-type", ""), raw.text, base_url)
+
+
+async def _request(client, config: LLMConfig, base_url: str, content: str | list[dict], seed: int | None):
+    """One chat request with one user message (text, or a list of content parts); the raw response."""
     import openai
 
     extra: dict = {}
@@ -157,15 +171,63 @@ async def _complete(client, config: LLMConfig, base_url: str, prompt: str, seed:
     if seed is not None:
         extra["seed"] = seed
     try:
-        raw = await client.chat.completions.with_raw_response.create(
+        return await client.chat.completions.with_raw_response.create(
             model=config.model,
-            messages=[{"role": "user", "content": prompt}],
+            messages=[{"role": "user", "content": content}],
             max_tokens=config.max_tokens,
             **extra,
         )
     except openai.OpenAIError as exc:
-        raise await _explain(exc, client, config, base_url) from exc
-    return answer_text(raw.status_code, raw.headers.get("content-type", ""), raw.text, base_url)
+        raise await _explain(exc, client, config, base_url, images=not isinstance(content, str)) from exc
+
+
+def image_part(jpeg: bytes) -> dict:
+    """An `image_url` content part holding one JPEG as a base64 data URL."""
+    return {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")}}
+
+
+def text_part(text: str) -> dict:
+    return {"type": "text", "text": text}
+
+
+def usage_of(body: str) -> dict[str, int]:
+    """prompt/completion/total tokens from a chat-completion body's `usage` (0 where not reported)."""
+    try:
+        usage = json.loads(body).get("usage")
+    except (ValueError, AttributeError):
+        usage = None
+    usage = usage if isinstance(usage, dict) else {}
+    return {key: int(usage[key]) if isinstance(usage.get(key), int) else 0 for key in USAGE_KEYS}
+
+
+class ChatSession:
+    """One client for many requests with content parts (images), used as `async with`; `ask(parts)`
+    returns (answer text, usage). Retries, timeouts and error lines as for `ask_all`."""
+
+    def __init__(self, config: LLMConfig) -> None:
+        self.config = config
+        self.base_url = config.resolved_base_url()
+        self._api_key = config.resolved_api_key()
+        self.shown = redact_credentials(self.base_url)
+        self._client = None
+
+    async def __aenter__(self) -> "ChatSession":
+        import openai
+
+        self._client = openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url,
+                                          max_retries=self.config.retries, timeout=self.config.timeout)
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    async def ask(self, parts: list[dict], seed: int | None = None) -> tuple[str, dict[str, int]]:
+        if self._client is None:
+            raise LLMError("ChatSession.ask outside `async with`")
+        raw = await _request(self._client, self.config, self.shown, parts, seed)
+        text = answer_text(raw.status_code, raw.headers.get("content-type", ""), raw.text, self.shown)
+        return text, usage_of(raw.text)
 
 
 def answer_text(status: int, content_type: str, body: str, base_url: str) -> str:
@@ -208,9 +270,15 @@ def _snippet(body: str, limit: int = 60) -> str:
     return f"began: {text[:limit]!r}" + ("..." if len(text) > limit else "")
 
 
-async def _explain(exc: Exception, client, config: LLMConfig, base_url: str) -> LLMError:
-    """One clear line for each way the endpoint can fail."""
+async def _explain(exc: Exception, client, config: LLMConfig, base_url: str, images: bool = False) -> LLMError:
+    """One clear line for each way the endpoint can fail (with `images`: also a server that takes no
+    images, and an image too large for it)."""
     import openai
+
+    if images and isinstance(exc, openai.APIStatusError):
+        found = _image_problem(exc.status_code, _message(exc), config, base_url)
+        if found is not None:
+            return found
 
     tries = {0: "(retries disabled)", 1: "after 1 retry"}.get(config.retries, f"after {config.retries} retries")
     if isinstance(exc, openai.APITimeoutError):
@@ -240,6 +308,18 @@ async def _explain(exc: Exception, client, config: LLMConfig, base_url: str) -> 
         return LLMError(f"the LLM server at {base_url} answered {exc.status_code} {tries}: "
                         f"{redact_credentials(_message(exc))}")
     return LLMError(redact_credentials(f"the LLM request to {base_url} failed: {exc}"))
+
+
+def _image_problem(status: int, message: str, config: LLMConfig, base_url: str) -> LLMError | None:
+    """The line for a request with images that the server refused for them, else None."""
+    said = redact_credentials(message)
+    if status == 413 or (status in (400, 422) and _TOO_LARGE.search(message) and "image" in message.lower()):
+        return LLMError(f"the LLM server at {base_url} refused the request as too large ({status}: {said}): "
+                        "lower --image-size (or --frames)")
+    if status in (400, 415, 422) and _NO_IMAGES.search(message):
+        return LLMError(f"the model {config.model!r} at {base_url} does not accept images ({status}: {said}): "
+                        f"choose a vision model ({VISION_MODELS_HINT})")
+    return None
 
 
 async def _model_names(client) -> list[str]:

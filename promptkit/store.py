@@ -16,13 +16,12 @@ import json
 import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptkit.classes import BUILTIN_CLASS_SETS, check_class_names, check_set_name
+from promptkit.classes import BUILTIN_CLASS_SETS, CLIP_TEXTS_FOLDER, check_class_names, check_set_name
 from promptkit.errors import ClassSetError, CorruptSetError, PromptkitError, StoreError
-from promptkit.fileio import make_folder
+from promptkit.fileio import write_new_version
 from promptkit.resources import shipped_descriptions_dir
 from promptkit.sets import ClassEntry, DescriptorSet, mixed_extras_problem, normalise_text, set_from_dict
 from promptkit.tokens import check_description, join_descriptors, shorten
@@ -90,7 +89,8 @@ class Store:
         names = set()
         for base in (self.root, self.shipped_root):
             if base.is_dir():
-                names.update(p.name for p in base.iterdir() if p.is_dir() and _has_versions(p))
+                names.update(p.name for p in base.iterdir()
+                             if p.is_dir() and p.name != CLIP_TEXTS_FOLDER and _has_versions(p))
         return sorted(names)
 
     def versions(self, class_set: str) -> dict[int, tuple[Path, bool]]:
@@ -181,7 +181,7 @@ class Store:
         mixed = mixed_extras_problem(list(classes))
         if mixed:
             raise StoreError(f"class set {class_set!r}: {mixed}")
-        _check_provenance(provenance)
+        check_provenance(provenance)
         result = DescriptorSet(0, class_set, list(classes), dict(provenance), n_ctx=n_ctx)
         result.content_hash = result.compute_hash()
         result.record_hash = result.compute_record_hash()
@@ -231,35 +231,21 @@ class Store:
 
     def _write_next(self, result: DescriptorSet) -> DescriptorSet:
         folder = self.root / result.class_set
+
+        def render(number: int) -> str:
+            result.version = number
+            return result.to_json()
+
         try:
-            make_folder(folder)
-            fd, tmp_name = tempfile.mkstemp(prefix=".writing-", suffix=".json", dir=folder)
-            os.close(fd)
+            target, _ = write_new_version(folder, max(self.versions(result.class_set), default=0) + 1, render,
+                                          _MAX_WRITE_TRIES)
         except OSError as exc:
             raise StoreError(
                 f"store {self.root} is not writable ({exc.strerror or exc}): "
                 "choose another with --store DIR or PROMPTKIT_STORE"
             ) from exc
-        tmp = Path(tmp_name)
-        try:
-            number = max(self.versions(result.class_set), default=0) + 1
-            for _ in range(_MAX_WRITE_TRIES):
-                result.version = number
-                _write_fsync(tmp, result.to_json())
-                target = folder / f"v{number}.json"
-                try:
-                    os.link(tmp, target)  # fails if the target exists: exclusive and atomic
-                except FileExistsError:
-                    number += 1
-                    continue
-                _make_read_only(target)
-                result.path, result.shipped = target, False
-                return result
-            raise StoreError(f"could not claim a new version in {folder} after {_MAX_WRITE_TRIES} tries")
-        except OSError as exc:
-            raise StoreError(f"cannot write to store {self.root}: {exc.strerror or exc}") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
+        result.path, result.shipped = target, False
+        return result
 
 
 def load_file(path: Path, expect: tuple[str, int] | None = None) -> DescriptorSet:
@@ -331,7 +317,7 @@ def _comparable(text: str) -> str:
     return normalise_text(text).rstrip(" .;,")
 
 
-def _check_provenance(provenance: dict) -> None:
+def check_provenance(provenance: dict) -> None:
     if not isinstance(provenance, dict) or not provenance.get("source"):
         raise StoreError("provenance must be a dict with a 'source' entry")
     secret = [key for key in provenance if re.search(r"api.?key|secret|password|authori[sz]ation", str(key), re.I)]
@@ -359,17 +345,3 @@ def _same_dir(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
     except OSError:
         return False
-
-
-def _write_fsync(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _make_read_only(path: Path) -> None:
-    try:
-        path.chmod(0o444)
-    except OSError:  # some filesystems ignore modes; immutability is still enforced by the hash
-        pass

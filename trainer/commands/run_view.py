@@ -233,6 +233,41 @@ class EvalProgress:
             self.console.print(f"{time.strftime('%H:%M:%S')} evaluating {self.what}: batch {done}/{total}", highlight=False)
 
 
+class RateProgress:
+    """Progress of many small jobs (`describe-clips`): a transient bar with the rate and ETA on a
+    terminal, else a line at most every `interval` seconds; call it with (done, total)."""
+
+    def __init__(self, console: Console, what: str, unit: str = "clips", interval: float = 10.0) -> None:
+        self.console, self.what, self.unit, self.interval = console, what, unit, interval
+        self.bars = Progress(TextColumn(f"[bold]{what}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                             TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True)
+        self.task = None
+        self._start = self._last = 0.0
+
+    def __enter__(self) -> "RateProgress":
+        self._start = self._last = time.perf_counter()
+        if self.console.is_terminal:
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.console.is_terminal:
+            self.bars.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = max(time.perf_counter() - self._start, 1e-9)
+        rate = done / elapsed
+        if self.console.is_terminal:
+            if self.task is None:
+                self.task = self.bars.add_task(self.what, total=total, rate="")
+            self.bars.update(self.task, completed=done, rate=f"{rate:.2f} {self.unit}/s")
+        elif done == total or time.perf_counter() - self._last >= self.interval:
+            self._last = time.perf_counter()
+            eta = _clock((total - done) / rate) if rate > 0 else "-"
+            self.console.print(f"{time.strftime('%H:%M:%S')} {self.what}: {done}/{total} {self.unit}  "
+                               f"{rate:.2f} {self.unit}/s  ETA {eta}", highlight=False)
+
+
 def protocol_table(results: Sequence[dict[str, Any]], with_folds: bool = True) -> Table:
     """One row per (fold, seed) and, for several, a mean ± std row; no fold column for a run from
     list files (it has no folds)."""
