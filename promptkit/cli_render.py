@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
+from promptkit.cliptexts import ClipTextSet, ClipTextSummary
 from promptkit.diff import ClassChange
 from promptkit.sets import DescriptorSet
 from promptkit.store import SetSummary
@@ -123,3 +124,42 @@ def _extras_change(change: ClassChange) -> str:
         count_a, count_b = len(change.variants_a), len(change.variants_b)
         parts.append(f"variants {count_a} -> {count_b}" if count_a != count_b else "variants changed")
     return "; ".join(parts) or "same"
+
+
+def clip_text_list_table(rows: list[ClipTextSummary]) -> Table:
+    """One row per clip-text set (all in the user store)."""
+    table = Table(title="clip-text sets")
+    for column in ("set", "clips", "missing", "model", "created", "where"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        if row.problem:
+            table.add_row(row.set_id, "-", "-", Text("CORRUPT", style="bold red"), "-", Text(row.problem, style="red"))
+            continue
+        created = row.created[:16].replace("T", " ") if row.created else "-"
+        table.add_row(row.set_id, str(row.n_clips), str(row.n_missing), row.model or "-", created, "user store")
+    return table
+
+
+def clip_text_lines(cts: ClipTextSet) -> list[str]:
+    """The heading of `promptkit show` for a clip-text set: file, counts, hash, provenance."""
+    prov = cts.provenance
+    keys = ("source", "model", "endpoint_host", "template", "template_sha256", "frames", "image_size", "lists",
+            "usage", "missing", "created")
+    details = [f"{key}={prov[key]}" for key in keys if prov.get(key) not in (None, "", {}, [])]
+    return [f"clip-text set {cts.set_id}  file {cts.path}",
+            f"{len(cts.texts) + len(cts.missing)} clips, {len(cts.texts)} texts, {len(cts.missing)} missing  "
+            f"hash {cts.content_hash}",
+            "provenance: " + ", ".join(details)]
+
+
+def clip_text_table(cts: ClipTextSet) -> Table:
+    """One row per clip, sorted by id: its text, or why it has none."""
+    table = Table(title=cts.set_id)
+    table.add_column("clip")
+    table.add_column("text", overflow="fold")
+    rows = [(cid, Text(text)) for cid, text in cts.texts.items()]
+    rows += [(cid, Text(f"(missing: {reason})", style="yellow")) for cid, reason in cts.missing.items()]
+    for cid, text in sorted(rows, key=lambda row: row[0]):
+        table.add_row(cid, text)
+    return table
+

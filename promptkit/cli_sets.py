@@ -1,4 +1,5 @@
-"""Descriptor-set commands: generate, list, show, diff, tokens, add, export, import.
+"""Descriptor-set commands: generate, list, show, diff, tokens, add, export, import (list, show and
+export also handle clip-text sets).
 
 Each command parses its options, calls one library function, and renders the result.
 """
@@ -13,9 +14,10 @@ import typer
 from rich.console import Console
 
 from promptkit import cli_render
+from promptkit.cliptexts import ClipTextStore, set_kind
 from promptkit.diff import diff_sets
 from promptkit.errors import ExchangeError
-from promptkit.exchange import export_csv, export_hf, import_set
+from promptkit.exchange import export_clip_texts_csv, export_clip_texts_hf, export_csv, export_hf, import_set
 from promptkit.generate import GenerateConfig, generate_set
 from promptkit.llm import LLMConfig
 from promptkit.sets import DescriptorSet
@@ -31,6 +33,10 @@ ClassSetOpt = Annotated[
     Optional[str], typer.Option("--class-set", help="Class set for a bare version such as 'v2'.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+KindOpt = Annotated[
+    Optional[str],
+    typer.Option("--kind", help="descriptions | clip-texts: which set a name means when both kinds have it."),
+]
 
 
 def _console() -> Console:
@@ -85,32 +91,51 @@ def generate(
 
 
 def list_sets(
-    class_set: Annotated[Optional[str], typer.Argument(help="Only this class set.")] = None,
+    class_set: Annotated[Optional[str], typer.Argument(help="Only this class set (or clip-text set).")] = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List your stored and the shipped descriptor sets, and where each lives."""
+    """List your stored and the shipped descriptor sets and your clip-text sets, and where each lives."""
     the_store = _store(store)
     rows = the_store.list_sets(class_set)
+    texts = [row for row in ClipTextStore(the_store.root).list() if class_set in (None, row.name)]
     if as_json:
-        _echo_json([{**row.__dict__, "path": str(row.path), "where": "shipped" if row.shipped else str(the_store.root)}
-                    for row in rows])
+        _echo_json([{**row.__dict__, "kind": "descriptions", "path": str(row.path),
+                     "where": "shipped" if row.shipped else str(the_store.root)} for row in rows]
+                   + [{**row.__dict__, "kind": "clip-texts", "path": str(row.path), "where": str(the_store.root)}
+                      for row in texts])
         return
-    if not rows:
+    if not rows and not texts:
         typer.echo(f"no descriptor sets yet in {the_store.root}: run `promptkit generate --classes mafw`")
         return
-    _console().print(cli_render.list_table(rows))
+    console = _console()
+    if rows:
+        console.print(cli_render.list_table(rows))
+    if texts:
+        console.print(cli_render.clip_text_list_table(texts))
     typer.echo(f"user store: {the_store.root}\nshipped (read-only): {the_store.shipped_root}")
 
 
 def show(
     ref: Annotated[str, typer.Argument(help="mafw/v2, v2 (with --class-set), mafw (latest), or a .json path.")],
     class_set: ClassSetOpt = None,
+    kind: KindOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show one descriptor set (descriptions in label order, provenance)."""
-    ds = _store(store).load(ref, class_set)
+    """Show one descriptor set (descriptions in label order, provenance) or clip-text set."""
+    the_store = _store(store)
+    if class_set is None and set_kind(ref, the_store, ClipTextStore(the_store.root), kind) == "clip-texts":
+        cts = ClipTextStore(the_store.root).load(ref)
+        if as_json:
+            _echo_json(cts.to_dict())
+            return
+        console = _console()
+        for line in cli_render.clip_text_lines(cts):
+            console.print(line, soft_wrap=True)
+        console.print(cli_render.clip_text_table(cts))
+        return
+    ds = the_store.load(ref, class_set)
     if as_json:
         _echo_json(ds.to_dict())
         return
@@ -183,15 +208,20 @@ def export(
     out: Annotated[Path, typer.Argument(help="Output: a .csv file or a dataset folder (must not exist).")],
     fmt: Annotated[str, typer.Option("--format", help="csv | hf (Hugging Face datasets save_to_disk).")] = "csv",
     class_set: ClassSetOpt = None,
+    kind: KindOpt = None,
     store: StoreOpt = None,
 ) -> None:
-    """Export a set as CSV or as a Hugging Face dataset folder."""
-    writers = {"csv": export_csv, "hf": export_hf}
-    if fmt not in writers:
+    """Export a descriptor set or a clip-text set (clip_id,text,missing_reason) as CSV or as a Hugging Face dataset folder."""
+    if fmt not in ("csv", "hf"):
         raise ExchangeError(f"unknown --format {fmt!r}: use csv or hf")
-    ds = _store(store).load(ref, class_set)
-    written = writers[fmt](ds, out)
-    typer.echo(f"exported {ds.set_id} to {written}")
+    the_store = _store(store)
+    if class_set is None and set_kind(ref, the_store, ClipTextStore(the_store.root), kind) == "clip-texts":
+        found = ClipTextStore(the_store.root).load(ref)
+        written = (export_clip_texts_csv if fmt == "csv" else export_clip_texts_hf)(found, out)
+    else:
+        found = the_store.load(ref, class_set)
+        written = (export_csv if fmt == "csv" else export_hf)(found, out)
+    typer.echo(f"exported {found.set_id} to {written}")
 
 
 def import_(

@@ -19,7 +19,7 @@ from pathlib import Path
 from promptkit.classes import CLIP_TEXTS_FOLDER, check_set_name
 from promptkit.errors import ClassSetError, CorruptSetError, PromptkitError, StoreError
 from promptkit.fileio import read_json_object, write_new_version
-from promptkit.store import check_provenance
+from promptkit.store import Store, check_provenance
 
 FORMAT = "promptkit-clip-text-set"
 FORMAT_VERSION = 1
@@ -220,6 +220,31 @@ class ClipTextStore:
         return rows
 
 
+KINDS = ("descriptions", "clip-texts")
+
+
+def set_kind(ref: str, descriptor_sets: Store, clip_texts: ClipTextStore, kind: str | None = None) -> str:
+    """Which kind of set `ref` names: "descriptions" or "clip-texts". `kind` (--kind) decides when
+    given; a .json file says what it holds; a name that only a clip-text set has is one; a name that
+    both kinds have is refused (StoreError), asking for --kind."""
+    if kind is not None:
+        if kind not in KINDS:
+            raise StoreError(f"unknown --kind {kind!r}: use clip-texts or descriptions")
+        return kind
+    text = str(ref).strip()
+    match = _REF.match(text)
+    if match is None:
+        looks_like_file = text.endswith(".json") or "/" in text or "\\" in text
+        return "clip-texts" if looks_like_file and is_clip_text_file(Path(text)) else "descriptions"
+    name = match.group(1)
+    if not clip_texts.has(name):
+        return "descriptions"
+    if descriptor_sets.versions(name):
+        raise StoreError(f"{name!r} names both a descriptor set and a clip-text set: "
+                         "add --kind descriptions or --kind clip-texts")
+    return "clip-texts"
+
+
 def load_file(path: Path) -> ClipTextSet:
     data = read_json_object(path, "clip-text set", CorruptSetError, missing=f"no such clip-text set file: {path}")
     result = set_from_dict(data, str(path))
@@ -238,4 +263,4 @@ def _summarise(name: str, number: int, path: Path) -> ClipTextSummary:
                            model=str(prov.get("model", "")), created=str(prov.get("created", "")))
 
 
-__all__ = ["ClipTextSet", "ClipTextStore", "ClipTextSummary", "is_clip_text_file", "load_file"]
+__all__ = ["KINDS", "ClipTextSet", "ClipTextStore", "ClipTextSummary", "is_clip_text_file", "load_file", "set_kind"]

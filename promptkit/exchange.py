@@ -22,6 +22,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from promptkit.cliptexts import ClipTextSet
 from promptkit.errors import ExchangeError
 from promptkit.fileio import make_folder, write_atomic
 from promptkit.sets import ClassEntry, DescriptorSet, NegativeEntry, toolkit_version
@@ -32,6 +33,7 @@ CSV_COLUMNS = ("label", "name", "description", "tokens", "descriptors", "dropped
 CSV_NEGATIVE_COLUMNS = ("negative", "negative_descriptors")
 CSV_VARIANT_COLUMNS = ("variants",)
 LIST_SEP = " | "
+CLIP_TEXT_COLUMNS = ("clip_id", "text", "missing_reason")
 
 
 def set_rows(ds: DescriptorSet) -> list[dict]:
@@ -98,8 +100,12 @@ def export_hf(ds: DescriptorSet, out: Path) -> Path:
     out = Path(out)
     _refuse_existing(out)
     rows = set_rows(ds)
-    columns = {key: [row[key] for row in rows] for key in rows[0]}
-    info = datasets.DatasetInfo(description=json.dumps(_meta(ds), ensure_ascii=False))
+    return _save_hf(datasets, {key: [row[key] for row in rows] for key in rows[0]}, _meta(ds), out)
+
+
+def _save_hf(datasets, columns: dict[str, list], meta: dict, out: Path) -> Path:
+    """Save `columns` as a dataset folder at `out` (staged beside it, then moved into place)."""
+    info = datasets.DatasetInfo(description=json.dumps(meta, ensure_ascii=False))
     dataset = datasets.Dataset.from_dict(columns, info=info)
     try:
         make_folder(out.parent)
@@ -115,6 +121,37 @@ def export_hf(ds: DescriptorSet, out: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def clip_text_rows(cts: ClipTextSet) -> list[dict]:
+    """One row per clip, sorted by clip id: its text, or "" and the reason it has none."""
+    rows = [{"clip_id": cid, "text": text, "missing_reason": ""} for cid, text in cts.texts.items()]
+    rows += [{"clip_id": cid, "text": "", "missing_reason": reason} for cid, reason in cts.missing.items()]
+    return sorted(rows, key=lambda row: row["clip_id"])
+
+
+def export_clip_texts_csv(cts: ClipTextSet, out: Path) -> Path:
+    """Write a clip-text set as CSV (clip_id,text,missing_reason); atomic; refuses to overwrite."""
+    out = Path(out)
+    _refuse_existing(out)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CLIP_TEXT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(clip_text_rows(cts))
+    _atomic_write(out, buffer.getvalue())
+    return out
+
+
+def export_clip_texts_hf(cts: ClipTextSet, out: Path) -> Path:
+    """Save a clip-text set as a Hugging Face dataset folder (the set's metadata in the info description)."""
+    import datasets
+
+    out = Path(out)
+    _refuse_existing(out)
+    rows = clip_text_rows(cts)
+    meta = {"set_id": cts.set_id, "name": cts.name, "version": cts.version, "content_hash": cts.content_hash,
+            "provenance": cts.provenance}
+    return _save_hf(datasets, {key: [row[key] for row in rows] for key in CLIP_TEXT_COLUMNS}, meta, out)
 
 
 def import_set(
