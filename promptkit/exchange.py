@@ -95,16 +95,16 @@ def export_csv(ds: DescriptorSet, out: Path) -> Path:
 
 def export_hf(ds: DescriptorSet, out: Path) -> Path:
     """Save the set with `datasets.Dataset.save_to_disk`; set metadata goes in the info description."""
+    return _save_hf(set_rows(ds), _meta(ds), Path(out))
+
+
+def _save_hf(rows: list[dict], meta: dict, out: Path) -> Path:
+    """Save `rows` (one dict each, the same keys) as a dataset folder at `out`, staged beside it and
+    moved into place; `meta` goes in the info description. Refuses an existing `out`."""
     import datasets
 
-    out = Path(out)
     _refuse_existing(out)
-    rows = set_rows(ds)
-    return _save_hf(datasets, {key: [row[key] for row in rows] for key in rows[0]}, _meta(ds), out)
-
-
-def _save_hf(datasets, columns: dict[str, list], meta: dict, out: Path) -> Path:
-    """Save `columns` as a dataset folder at `out` (staged beside it, then moved into place)."""
+    columns = {key: [row[key] for row in rows] for key in rows[0]}
     info = datasets.DatasetInfo(description=json.dumps(meta, ensure_ascii=False))
     dataset = datasets.Dataset.from_dict(columns, info=info)
     try:
@@ -144,14 +144,9 @@ def export_clip_texts_csv(cts: ClipTextSet, out: Path) -> Path:
 
 def export_clip_texts_hf(cts: ClipTextSet, out: Path) -> Path:
     """Save a clip-text set as a Hugging Face dataset folder (the set's metadata in the info description)."""
-    import datasets
-
-    out = Path(out)
-    _refuse_existing(out)
-    rows = clip_text_rows(cts)
     meta = {"set_id": cts.set_id, "name": cts.name, "version": cts.version, "content_hash": cts.content_hash,
             "provenance": cts.provenance}
-    return _save_hf(datasets, {key: [row[key] for row in rows] for key in CLIP_TEXT_COLUMNS}, meta, out)
+    return _save_hf(clip_text_rows(cts), meta, Path(out))
 
 
 def import_set(

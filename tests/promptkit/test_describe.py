@@ -153,3 +153,16 @@ def test_bad_settings_fail_before_any_request(tmp_path):
         with pytest.raises(DescribeError, match="no clips"):
             describe_clips(config(server), [], ClipTextStore(tmp_path))
     assert server.requests == []
+
+
+def test_ctrl_c_keeps_the_finished_answers(tmp_path):
+    def stop():
+        raise KeyboardInterrupt
+
+    store = ClipTextStore(tmp_path)
+    with FakeLLMServer(api_key=API_KEY) as server:
+        with pytest.raises(KeyboardInterrupt, match="kept 2 of 3 described clips"):
+            describe_clips(config(server, concurrency=1), [*clips(2), ("clips/009", stop)], store)
+        before = len(server.requests)
+        summary = describe_clips(config(server, concurrency=1), clips(3), store)
+    assert len(server.requests) - before == 1 and summary.resumed == 2

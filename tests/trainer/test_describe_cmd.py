@@ -37,6 +37,7 @@ def promptkit(*args) -> Result:
     """The real promptkit app with describe-clips registered (the installed entry points may be older)."""
     from promptkit.cli import build_app
     from promptkit.clirun import run_app
+
     from trainer.commands import describe_cmd
 
     app = build_app()
