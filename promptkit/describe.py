@@ -264,6 +264,8 @@ async def _ask_pending(llm: LLMConfig, question: str, pending: list[ClipSource],
             if progress is not None:
                 progress(finished, len(pending))
 
+        if progress is not None:
+            progress(0, len(pending))
         tasks = [asyncio.ensure_future(one(cid, load)) for cid, load in pending]
         try:
             await first_error_cancels_all(tasks)

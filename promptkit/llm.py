@@ -316,7 +316,7 @@ def _image_problem(status: int, message: str, config: LLMConfig, base_url: str) 
     if status == 413 or (status in (400, 422) and _TOO_LARGE.search(message) and "image" in message.lower()):
         return LLMError(f"the LLM server at {base_url} refused the request as too large ({status}: {said}): "
                         "lower --image-size (or --frames)")
-    if status in (400, 415, 422) and _NO_IMAGES.search(message):
+    if status in (400, 415, 422, 500) and _NO_IMAGES.search(message):
         return LLMError(f"the model {config.model!r} at {base_url} does not accept images ({status}: {said}): "
                         f"choose a vision model ({VISION_MODELS_HINT})")
     return None

@@ -61,7 +61,7 @@ def test_every_clip_is_asked_with_its_frames_as_jpeg_data_urls(tmp_path):
         urls = [part["image_url"]["url"] for part in content[1:]]
         assert len(urls) == 3 and all(url.startswith("data:image/jpeg;base64,") for url in urls)
         assert base64.b64decode(urls[0].split(",", 1)[1])[:2] == b"\xff\xd8"  # a JPEG
-    assert seen[-1] == (4, 4)
+    assert seen[0] == (0, 4) and seen[-1] == (4, 4)
     prov = summary.set.provenance
     assert prov["source"] == "vision-llm" and prov["frames"] == 3 and prov["image_size"] == 64
     assert prov["endpoint_host"].startswith("127.0.0.1:") and API_KEY not in json.dumps(prov)
