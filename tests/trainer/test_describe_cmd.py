@@ -146,3 +146,20 @@ def test_jpeg_frames_never_grow_and_names_come_from_the_list_folder(tmp_path):
     small = Image.open(io.BytesIO(jpeg_bytes(np.zeros((20, 30, 3), np.uint8), 336)))
     assert small.size == (30, 20)
     assert default_name(tmp_path / "DFEW set_1" / "train.txt") == "dfew-set_1"
+
+
+def test_video_clips_are_sampled_like_frame_folders(tmp_path):
+    from trainer.data.clip_images import clip_images
+
+    spec = importlib.util.spec_from_file_location("video_face_tests", Path(__file__).parent / "data" / "test_data_video_face.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (tmp_path / "clips").mkdir()
+    video = module.write_video(tmp_path / "clips" / "talk.mp4", 20)  # frame k (from 1) is grey 10 k
+    (tmp_path / "list.txt").write_text(f"{video} 20 3\n")
+    made = clip_images([tmp_path / "list.txt"], None, frames=4, image_size=32)
+    assert made.lists == [{"list": "list.txt", "clips": 1}] and made.sources[0][0] == "clips/talk.mp4"
+    images = [Image.open(io.BytesIO(data)) for data in made.sources[0][1]()]
+    assert len(images) == 4 and max(images[0].size) == 32
+    greys = [round(float(np.asarray(image.convert("L")).mean()) / 10) for image in images]
+    assert greys == [3, 8, 13, 18]  # the segments' middles: frames 3, 8, 13, 18
