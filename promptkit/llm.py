@@ -3,6 +3,9 @@
 Prompts are sent concurrently (asyncio, bounded by a semaphore); 429, 5xx, connection errors and
 timeouts are retried by the client with exponential backoff (`retries`, `timeout`). Every client
 error is mapped to an LLMError with one line that says what failed and what to change.
+`ChatSession` sends one message of content parts (a text and JPEG images, for `describe-clips`) per
+request and returns the answer with its token usage; a server that takes no images, or finds them
+too large, gets its own line.
 """
 
 from __future__ import annotations
