@@ -29,6 +29,7 @@ from trainer.data.registry import AUGMENT_PRESETS, DATASETS, SYNTH
 from trainer.declare import COMPARE, RUN, switch
 from trainer.errors import ConfigError
 from trainer.model.config import ModelConfig
+from trainer.world.clips import STYLES
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 OPTIMIZERS = ("sgd", "adamw")
@@ -90,7 +91,7 @@ class DataConfig:
     synth_train_per_class: int = SYNTH.train_per_class
     synth_test_per_class: int = SYNTH.test_per_class
     synth_size: int = SYNTH.size
-    synth_style: str = SYNTH.style  # cartoon | chalk (the held-out renderer variant)
+    synth_style: str = SYNTH.style  # cartoon | chalk | sketch (chalk, sketch: held-out styles)
     balanced_sampling: bool = field(default=False, metadata=switch(  # p(clip) = 1 / (clips of its class)
         "--balanced-sampling", help="Draw train clips class-balanced (seeded per epoch).", summary=True))
     test_views: str = field(default="1x1", metadata=switch("--test-views", help=TEST_VIEWS_HELP, summary=True))
@@ -120,8 +121,8 @@ class DataConfig:
             raise ConfigError(f"data.decode (--decode) must be one of {', '.join(DECODES)}; got {self.decode!r}")
         if not 32 <= self.synth_size <= 512:
             raise ConfigError(f"data.synth_size must be in 32..512 pixels; got {self.synth_size!r}")
-        if self.synth_style not in ("cartoon", "chalk"):
-            raise ConfigError(f"data.synth_style must be cartoon or chalk; got {self.synth_style!r}")
+        if self.synth_style not in STYLES:
+            raise ConfigError(f"data.synth_style must be one of {', '.join(STYLES)}; got {self.synth_style!r}")
         for name in ("synth_train_per_class", "synth_test_per_class"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"data.{name} must be >= 1; got {getattr(self, name)!r}")
@@ -296,6 +297,9 @@ class RunConfig:
             raise ConfigError(f"val_fraction must be in (0, 1) with --select val; got {self.val_fraction!r}")
         if self.logger not in LOGGERS:
             raise ConfigError(f"logger must be one of {', '.join(LOGGERS)}; got {self.logger!r}")
+        if self.model.clip_texts is not None and self.optim.mixup > 0:
+            raise ConfigError("--mixup blends two clips' frames, a clip text describes one clip: use --mixup or "
+                              "--clip-texts, not both")
         if self.ckpt_every_steps < 0:
             raise ConfigError(f"ckpt_every_steps must be >= 0 (0: only at epoch end); got {self.ckpt_every_steps!r}")
 

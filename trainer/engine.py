@@ -35,6 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from trainer import report
 from trainer.accel import StepFigures, batched_decode, compile_error, compile_model, optimizer_options
+from trainer.cliptexts import align_loss, run_clip_texts
 from trainer.config import RunConfig, config_from_dict, preset
 from trainer.data.batched import BatchDecoder
 from trainer.data.dataset import VideoClipDataset, build_loader, to_model_input
@@ -212,11 +213,13 @@ class Trainer:
         self.val_loader = None
         if inputs.val:
             _, self.val_loader = make_loader(inputs.val, size, train=False, config=config, ctx=ctx, batch=eval_batch)
+        self.clip_texts = run_clip_texts(self.core, inputs, config, ctx.device)  # None without --clip-texts
         self.state = fresh_state()
         self.tracker = NullTracker()  # opened by fit(), on rank 0 only
         counts = f"parameters: {self.params['trainable_params']:,} trainable of {self.params['total_params']:,}"
+        clip_notes = self.clip_texts.notes if self.clip_texts is not None else []
         for line in filter(None, [counts, self.train_set.mismatch_summary(), peft_lr_note(config),
-                                  self._decode_note() if batched else None]):
+                                  self._decode_note() if batched else None, *clip_notes]):
             self._note(line)
 
     # ------------------------------------------------------------------ checkpoints
@@ -224,7 +227,13 @@ class Trainer:
         return {"format": ckpt.FORMAT, "format_version": ckpt.FORMAT_VERSION,
                 "run_config": self.config.to_dict(), "classes": list(self.inputs.classes),
                 "class_set": self.inputs.class_set, "text": dict(self.inputs.text_info),
+                "clip_texts": self._clip_text_info(),
                 "preprocessing": {**self.core.preprocessing(), "num_segments": self.config.data.num_segments}}
+
+    def _clip_text_info(self) -> dict[str, Any] | None:
+        if self.clip_texts is None:
+            return None
+        return self.clip_texts.info(self.config.model.clip_text_mode)
 
     def save_last(self) -> None:
         if not self.ctx.is_main:
@@ -254,6 +263,9 @@ class Trainer:
         info = self.inputs.text_info
         if state.get("text", {}).get("content_hash") not in info.get("known_hashes", [info.get("content_hash")]):
             raise ckpt.CheckpointError(f"{path} was trained with other class texts than {self.inputs.text_info.get('set_id', 'these')}")
+        if (state.get("clip_texts") or {}).get("content_hash") != (self._clip_text_info() or {}).get("content_hash"):
+            raise ckpt.CheckpointError(f"{path} was trained with other clip texts than {self.config.model.clip_texts}; "
+                                       "resume with the clip-text set it was trained with (or start a new --out)")
         load_state(self.core, state["model"]["state_dict"], str(path))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -309,10 +321,12 @@ class Trainer:
         self.model.train()
         every = self.config.ckpt_every_steps
         tick = time.perf_counter()
+        order = self._clip_order()
         for frames, labels in self.train_loader:
             if self.decoder is not None:
                 frames = self.decoder(frames)  # JPEG bytes -> (B, T, 3, S, S) uint8 on the device
-            total = self._first_step(frames, labels) if not self.first_step_done else self._step(frames, labels)
+            index = None if order is None else torch.tensor([next(order) for _ in range(len(labels))])  # (B,)
+            total = self._first_step(frames, labels, index) if not self.first_step_done else self._step(frames, labels, index)
             self.state["partial"]["seconds"] += time.perf_counter() - tick
             tick = time.perf_counter()
             self.state["step_in_epoch"] += 1
@@ -325,12 +339,19 @@ class Trainer:
                 self.save_last()
         self._read_figures()
 
-    def _first_step(self, frames: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def _clip_order(self):
+        """With clip texts: an iterator over the clip indices the train loader yields this epoch, in
+        its order (the loader's sampler is a pure function of seed, epoch and resume point)."""
+        if self.clip_texts is None:
+            return None
+        return iter([index for index, _epoch in self.train_loader.sampler])
+
+    def _first_step(self, frames: torch.Tensor, labels: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
         """The process's first step: with --compile it compiles (timed, noted) and a compiler that
         does not work here becomes one line."""
         start = time.perf_counter()
         try:
-            total = self._step(frames, labels)
+            total = self._step(frames, labels, index)
         except Exception as exc:
             error = compile_error(exc) if self.config.compile else None
             if error is not None:
@@ -359,15 +380,17 @@ class Trainer:
                 self.progress.step(n, loss_sum / max(n, 1), lrs)
                 self.tracker.log_step(global_step, loss_sum / max(n, 1), lrs)
 
-    def _step(self, frames: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def _step(self, frames: torch.Tensor, labels: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
         """One optimiser step over this rank's clips of the global batch; returns (global loss sum,
-        global clips) as a (2,) float64 tensor on the device, not read here (no host sync)."""
+        global clips) as a (2,) float64 tensor on the device, not read here (no host sync).
+        `index` (B,): the clips' indices in the train set, with clip texts."""
         cfg = self.config
         n_rank = len(labels)
-        chunks = list(zip(frames.chunk(cfg.optim.accum_steps), labels.chunk(cfg.optim.accum_steps)))
+        k = cfg.optim.accum_steps
+        chunks = list(zip(frames.chunk(k), labels.chunk(k), index.chunk(k) if index is not None else [None] * k))
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.ctx.device)
-        for i, (f, y) in enumerate(chunks):
+        for i, (f, y, idx) in enumerate(chunks):
             sync = i == len(chunks) - 1 or not self.ctx.distributed
             with (contextlib.nullcontext() if sync else self.model.no_sync()):
                 x, y = to_model_input(f, self.ctx.device), y.to(self.ctx.device, non_blocking=True)  # (b, T, 3, H, W), (b,)
@@ -375,12 +398,20 @@ class Trainer:
                 if mix is not None:
                     lam, perm = mix
                     x = lam * x + (1.0 - lam) * x[perm]  # (b, T, 3, H, W)
+                text = self.clip_texts.splits["train"].rows(idx) if idx is not None else None  # (b, E), (b,)
                 with autocast_for(self.ctx.device, cfg.precision):
-                    logits = self.model(x).float()  # (b, C)
+                    if text is None:
+                        logits = self.model(x).float()  # (b, C)
+                    else:
+                        fused = text[0] if cfg.model.fuses_clip_texts else None
+                        logits, video = self.model(x, clip_text=fused, with_video=True)  # (b, C), (b, E)
+                        logits = logits.float()
                 smooth = cfg.optim.label_smoothing
                 ce = F.cross_entropy(logits, y, reduction="sum", label_smoothing=smooth)
                 if mix is not None:
                     ce = lam * ce + (1.0 - lam) * F.cross_entropy(logits, y[perm], reduction="sum", label_smoothing=smooth)
+                if text is not None and not cfg.model.fuses_clip_texts:  # align: the auxiliary contrastive term
+                    ce = ce + cfg.model.clip_text_weight * align_loss(video, *text, self.core.similarity_scale())
                 self.scaler.scale(ce / n_rank).backward()
             loss_sum = loss_sum + ce.detach().double()
         total = all_reduce_sum(torch.stack([loss_sum, loss_sum.new_full((), n_rank)]), self.ctx)  # (loss sum, clips)
@@ -413,10 +444,12 @@ class Trainer:
         self.scheduler.step()
         n_classes = len(self.inputs.classes)
         with self._evaluated_weights():
-            _, logits = evaluate(self.core, self.test_loader, self.ctx, self.config.precision, self._eval_progress("test"))
+            _, logits = evaluate(self.core, self.test_loader, self.ctx, self.config.precision, self._eval_progress("test"),
+                                 self._fused_texts("test"))
             record["test"] = split_metrics(logits, [r.label for r in self.inputs.test], n_classes)
             if self.val_loader is not None:
-                _, logits = evaluate(self.core, self.val_loader, self.ctx, self.config.precision, self._eval_progress("val"))
+                _, logits = evaluate(self.core, self.val_loader, self.ctx, self.config.precision, self._eval_progress("val"),
+                                     self._fused_texts("val"))
                 record["val"] = split_metrics(logits, [r.label for r in self.inputs.val], n_classes)
         self.state["history"].append(record)
         self.state.update(epoch=epoch + 1, step_in_epoch=0, partial=fresh_state()["partial"])
@@ -426,6 +459,12 @@ class Trainer:
             self.save_best(record)
         self._write_reports()
         return record
+
+    def _fused_texts(self, split: str):
+        """The split's clip-text features when the model fuses them, else None."""
+        if self.clip_texts is None or not self.config.model.fuses_clip_texts:
+            return None
+        return self.clip_texts.splits[split]
 
     def _eval_progress(self, split: str):
         """The per-batch progress callback of an evaluation (rank 0 only)."""
@@ -456,7 +495,7 @@ class Trainer:
     def _finish(self) -> dict[str, Any]:
         selected = self.state["best"]["epoch"]
         history = self.state["history"]
-        extra = {"class_set": self.inputs.class_set, "text": self.inputs.text_info,
+        extra = {"class_set": self.inputs.class_set, "text": self.inputs.text_info, "clip_texts": self._clip_text_info(),
                  "checkpoint": str(self.run_dir / "best.pt"), "seed": self.config.seed,
                  "fold": self.config.data.fold if self.config.data.dataset else None,
                  "world_size": self.ctx.world_size, **self.params, "versions": report.software_versions()}

@@ -59,11 +59,13 @@ def recorded_test_list(state: dict[str, Any], file: Path) -> tuple[Path, str | N
 def evaluate_checkpoint(path: str | Path, test_list: str | Path | None = None, *, data_root: str | Path | None = None,
                         batch: int = 16, workers: int = 2, device: str = "auto",
                         precision: str = "fp32", test_views: str = "1x1",
-                        base_weights: str | None = None, on_batch=None) -> dict[str, Any]:
+                        base_weights: str | None = None, on_batch=None, clip_texts: str | None = None,
+                        store: str | None = None) -> dict[str, Any]:
     """UAR / WAR (percent), per-class recall and confusion matrix of a checkpoint on a clip list,
     logits averaged over `test_views` (CLIPSxCROPS, as `trainer run --test-views`). Without
     `test_list`, the test list the checkpoint's run recorded (with its data root unless given).
-    `on_batch(done, total)` reports progress."""
+    `on_batch(done, total)` reports progress. A model that fuses clip texts reads the test clips'
+    texts from the clip-text set `clip_texts` (default: its own) in the user store `store`."""
     views = parse_views(test_views)
     if batch < 1:
         raise TrainerError(f"--batch must be >= 1; got {batch}")
@@ -74,13 +76,33 @@ def evaluate_checkpoint(path: str | Path, test_list: str | Path | None = None, *
         data_root = data_root if data_root is not None else recorded_root
     records = read_annotations(test_list, data_root, num_classes=len(classes), classes=classes)
     dataset = VideoClipDataset(records, model.image_size, train=False, num_segments=frames, views=views)
-    _, logits = evaluate(model, eval_loader(dataset, batch, workers), ctx, precision, on_batch)
+    texts = test_clip_texts(model, state, records, Path(test_list), data_root, clip_texts, store, ctx.device)
+    _, logits = evaluate(model, eval_loader(dataset, batch, workers), ctx, precision, on_batch, texts)
     result = split_metrics(logits, [r.label for r in records], len(classes))
     result["per_class_recall"] = dict(zip(classes, result["per_class_recall"]))
     result.update(classes=list(classes), n_clips=len(records), checkpoint=str(resolve_checkpoint(path)),
                   test_list=str(test_list), test_views=f"{views[0]}x{views[1]}",
                   mismatches=dataset.mismatch_summary())
     return result
+
+
+def test_clip_texts(model, state: dict[str, Any], records, test_list: Path, data_root, ref: str | None,
+                    store: str | None, device: torch.device):
+    """The test clips' text features for a model that fuses clip texts (None for any other); a
+    CheckpointError for `ref` given to a model that takes none."""
+    from trainer.cliptexts import encode_split, load_clip_text_set, texts_for
+
+    cfg = model.config
+    if not cfg.fuses_clip_texts:
+        if ref is not None:
+            how = "was trained without clip texts" if cfg.clip_texts is None else "uses clip texts in training only (align)"
+            raise CheckpointError(f"--clip-texts {ref}: this checkpoint {how}, so evaluating it reads no clip texts; "
+                                  "leave --clip-texts out")
+        return None
+    cts = load_clip_text_set(ref or cfg.clip_texts, store)
+    texts = texts_for(cts, records, test_list, data_root, f"the test list {test_list.name}")
+    features, _ = encode_split(model, texts, device)
+    return features
 
 
 def predict_clips(path: str | Path, clips: Sequence[str | Path], *, face_crop: bool = False,

@@ -25,9 +25,11 @@ def eval_loader(dataset, batch: int, workers: int, ctx: DistContext | None = Non
 
 
 def evaluate(model: torch.nn.Module, loader, ctx: DistContext, precision: str = "fp32",
-             on_batch: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+             on_batch: Callable[[int, int], None] | None = None,
+             clip_texts=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits of every clip in `loader`'s dataset, gathered over ranks: (indices (N,), logits (N, C)).
-    `on_batch(done, total)` is called after each batch (progress)."""
+    `on_batch(done, total)` is called after each batch (progress). `clip_texts`: the dataset's
+    `trainer.cliptexts.ClipTextFeatures`, for a model that fuses clip texts."""
     model.eval()
     indices, outputs = [], []
     sampler = loader.sampler.sampler  # EpochTagged -> EpochSampler
@@ -35,15 +37,19 @@ def evaluate(model: torch.nn.Module, loader, ctx: DistContext, precision: str = 
     total = len(loader)
     with torch.no_grad():
         for done, (frames, _labels) in enumerate(loader, start=1):
+            index = torch.tensor([next(order) for _ in range(len(_labels))])  # (b,) clips of this batch
+            extra = {} if clip_texts is None else {"clip_text": clip_texts.rows(index)[0]}  # (b, E)
             with autocast_for(ctx.device, precision):
                 x = to_model_input(frames, ctx.device)  # (b, T, 3, H, W), or (b, V, T, 3, H, W) with test views
                 if x.dim() == 6:
                     b, v = x.shape[:2]
-                    logits = model(x.flatten(0, 1)).view(b, v, -1).mean(dim=1)  # (b*V, C) -> (b, C)
+                    if extra:
+                        extra["clip_text"] = extra["clip_text"].repeat_interleave(v, dim=0)  # (b*V, E)
+                    logits = model(x.flatten(0, 1), **extra).view(b, v, -1).mean(dim=1)  # (b*V, C) -> (b, C)
                 else:
-                    logits = model(x)  # (b, C)
+                    logits = model(x, **extra)  # (b, C)
             outputs.append(logits.float().cpu())
-            indices.append(torch.tensor([next(order) for _ in range(len(logits))]))
+            indices.append(index)
             if on_batch is not None:
                 on_batch(done, total)
     return gather_outputs(torch.cat(indices), torch.cat(outputs), ctx)

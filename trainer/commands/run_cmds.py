@@ -105,6 +105,8 @@ def evaluate(
     precision: str = typer.Option("fp32", help="fp32 | bf16 | fp16 (GPU only)."),
     test_views: str = typer.Option("1x1", help=TEST_VIEWS_HELP),
     base_weights: Optional[str] = typer.Option(None, help=BASE_WEIGHTS_HELP),
+    clip_texts: Optional[str] = typer.Option(None, help="For a model that fuses clip texts: the clip-text set describing the test clips (default: the one it was trained with)."),
+    store: Optional[str] = typer.Option(None, help="The user store holding --clip-texts (default $PROMPTKIT_STORE, else the per-user folder)."),
     out: Optional[Path] = typer.Option(None, help="Also write the result as JSON here."),
 ) -> None:
     """UAR, WAR and per-class recall of a checkpoint on a clip list."""
@@ -114,7 +116,8 @@ def evaluate(
     with EvalProgress(Console(stderr=True), str(test_list or "the run's test list")) as progress:
         result = evaluate_checkpoint(checkpoint, test_list, data_root=data_root, batch=batch, workers=workers,
                                      device=device, precision=precision, test_views=test_views,
-                                     base_weights=base_weights, on_batch=progress)
+                                     base_weights=base_weights, on_batch=progress, clip_texts=clip_texts,
+                                     store=store)
     if result.get("mismatches"):
         Console(stderr=True).print(f"note: {result['mismatches']}")
     console = Console()
@@ -156,7 +159,7 @@ def synth(
     seed: int = typer.Option(SYNTH.seed, help="Seed (the set is a pure function of its settings)."),
     min_frames: int = typer.Option(SYNTH.min_frames, help="Fewest frames of a clip."),
     max_frames: int = typer.Option(SYNTH.max_frames, help="Most frames of a clip."),
-    style: str = typer.Option(SYNTH.style, help="cartoon (the world's) | chalk (the held-out renderer variant)."),
+    style: str = typer.Option(SYNTH.style, help="cartoon (the world's) | chalk | sketch (styles pretraining never saw)."),
     workers: int = typer.Option(2, help="Processes rendering clips (the set does not depend on it)."),
 ) -> None:
     """Write the synthetic 7-class face-world set: drawn faces whose expression (action units, shape

@@ -67,7 +67,7 @@ class SynthSettings:
     min_frames: int = 16
     max_frames: int = 40
     quality: int = 90  # JPEG quality
-    style: str = "cartoon"  # cartoon (the world's) | chalk (the held-out renderer variant)
+    style: str = "cartoon"  # cartoon (the world's) | chalk | sketch (held out from pretraining)
 
 
 SYNTH = SynthSettings()

@@ -15,6 +15,7 @@ from trainer.model.families import family
 POSITIONS = ("end", "front", "middle")
 NORMALIZE = ("none", "clip")
 MODES = ("dfer", "mean", "linear_probe", "finetune", "zeroshot")
+CLIP_TEXT_MODES = ("align", "fuse")  # how --clip-texts enters: trainer.cliptexts
 PEFT = ("none", "lora", "adapter")  # the methods of trainer.model.peft.METHODS, and none
 
 
@@ -70,6 +71,15 @@ class ModelConfig:
     multi_descriptions: bool = field(default=False, metadata=switch(
         "--multi-descriptions", help="CuPL-style: each class's text feature is the mean over its several "
         "descriptions (the set needs variants).", summary=True))
+    clip_texts: str | None = field(default=None, metadata=switch(  # trainer.cliptexts, docs/clip-texts.md
+        "--clip-texts", help="A clip-text set (NAME[/vN], from `promptkit describe-clips`) describing "
+        "every clip of the lists; how it is used: --clip-text-mode.", summary=True))
+    clip_text_mode: str = field(default="align", metadata=switch(
+        "--clip-text-mode", help="align: an auxiliary video-to-clip-text contrastive loss (training "
+        "only); fuse: the clip text's feature is added to the video feature (test clips need texts)."))
+    clip_text_weight: float = field(default=0.5, metadata=switch(
+        "--clip-text-weight", help="align: weight of the auxiliary loss; fuse: weight of the text "
+        "feature in the sum; in [0, 10] (default 0.5)."))
 
     def __post_init__(self) -> None:
         if not isinstance(self.backbone, str) or not self.backbone.strip():
@@ -101,6 +111,7 @@ class ModelConfig:
             flag = "--negatives" if self.negatives else "--multi-descriptions"
             raise ModelConfigError(f"{flag} changes the class text features; mode {self.mode!r} has no text side "
                                    "(use dfer, mean or zeroshot)")
+        self._check_clip_texts()
         if not isinstance(self.temperature, (int, float)) or not self.temperature > 0:
             raise ModelConfigError(f"temperature must be a positive number, got {self.temperature!r}")
         if self.ctx_init is not None and (not isinstance(self.ctx_init, str) or not self.ctx_init.strip()):
@@ -114,6 +125,24 @@ class ModelConfig:
                 )
         if self.position != "end" and self.n_ctx == 0:
             raise ModelConfigError(f"position {self.position!r} places text around learned context; it needs n_ctx > 0")
+
+    def _check_clip_texts(self) -> None:
+        _choice("clip_text_mode", self.clip_text_mode, CLIP_TEXT_MODES)
+        weight = self.clip_text_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 10:
+            raise ModelConfigError(f"clip_text_weight must be a number in [0, 10], got {weight!r}")
+        if self.clip_texts is None:
+            return
+        if not isinstance(self.clip_texts, str) or not self.clip_texts.strip():
+            raise ModelConfigError(f"clip_texts must name a clip-text set (NAME[/vN]), got {self.clip_texts!r}")
+        if self.mode not in ("dfer", "mean"):
+            raise ModelConfigError(f"--clip-texts trains a video feature against clip texts; mode {self.mode!r} "
+                                   "does not (use dfer or mean)")
+
+    @property
+    def fuses_clip_texts(self) -> bool:
+        """Whether the video feature takes each clip's text feature in (then test clips need texts)."""
+        return self.clip_texts is not None and self.clip_text_mode == "fuse"
 
     @property
     def uses_text(self) -> bool:

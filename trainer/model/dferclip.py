@@ -54,6 +54,8 @@ class DFERCLIP(nn.Module):
             if cfg.negatives:  # its own context: what precedes "what the face does not show" is learned apart
                 self.negative_learner = PromptLearner(*learner_args, rows="negatives")
             self.logit_scale = clip.logit_scale
+        if cfg.clip_texts is not None:  # frozen: clip texts are encoded as plain text (trainer.cliptexts)
+            self.clip_token_embedding = clip.token_embedding
         if cfg.mode == "dfer":
             self.temporal = TemporalTransformer(
                 self.embed_dim, cfg.num_frames, cfg.temporal_depth, cfg.temporal_heads,
@@ -149,11 +151,48 @@ class DFERCLIP(nn.Module):
         return (str(self.prompt_learner.embeddings.device), tuple(versions), self.text_truncation,
                 torch.is_autocast_enabled("cuda") or torch.is_autocast_enabled("cpu"))
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, clip_text: torch.Tensor | None = None,
+                with_video: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """frames (B, T, 3, H, W) -> logits (B, n_cls); with `with_video` also the video feature (B, E).
+        A model that fuses clip texts takes their features `clip_text` (B, E), normalised, a zero
+        row for a clip without a text (`trainer.cliptexts`)."""
         video = self.video_features(frames)  # (B, E)
-        if self.head is not None:
-            return self.head(video).float()  # (B, n_cls)
-        return self.class_logits(video)  # (B, n_cls)
+        if self.config.fuses_clip_texts:
+            video = self.fuse_clip_text(video, clip_text)  # (B, E)
+        logits = self.head(video).float() if self.head is not None else self.class_logits(video)  # (B, n_cls)
+        return (logits, video) if with_video else logits
+
+    def fuse_clip_text(self, video: torch.Tensor, clip_text: torch.Tensor | None) -> torch.Tensor:
+        """(B, E) video features + the weighted clip-text features (B, E) -> fused features (B, E)."""
+        if clip_text is None or clip_text.shape != (video.shape[0], self.embed_dim):
+            got = "none" if clip_text is None else tuple(clip_text.shape)
+            raise InputError(f"this model fuses clip texts (--clip-text-mode fuse): it needs each clip's text "
+                             f"feature, shape ({video.shape[0]}, {self.embed_dim}), got {got}; evaluate it with "
+                             "`trainer eval` on clips a clip-text set describes")
+        own = F.normalize(video.float(), dim=-1)  # (B, E)
+        return own + self.config.clip_text_weight * clip_text.to(own.dtype)  # (B, E)
+
+    @torch.no_grad()
+    def encode_clip_texts(self, texts: list[str]) -> tuple[torch.Tensor, int]:
+        """Plain texts -> (normalised features (N, E) float32, how many were cut to the text context).
+        The frozen text tower reads them as written, without learned context."""
+        from promptkit.tokens import EOS_ID, SOS_ID, encode_text
+
+        if self.text_encoder is None or not hasattr(self, "clip_token_embedding"):
+            raise ModelConfigError("this model was built without clip texts (model.clip_texts)")
+        width = self.text_encoder.context_length
+        ids, cut = [], 0
+        for text in texts:
+            body = encode_text(text)
+            cut += len(body) > width - 2
+            ids.append([SOS_ID, *body[: width - 2], EOS_ID])
+        device = self.clip_token_embedding.weight.device
+        table = torch.zeros(len(ids), max(map(len, ids), default=2), dtype=torch.long, device=device)  # (N, L)
+        for i, row in enumerate(ids):
+            table[i, : len(row)] = torch.tensor(row, device=device)
+        eos = torch.tensor([len(row) - 1 for row in ids], device=device)  # (N,)
+        feats = self.text_encoder(self.clip_token_embedding(table), eos)  # (N, E)
+        return F.normalize(feats.float(), dim=-1), cut
 
     def class_logits(self, video: torch.Tensor,
                      texts: tuple[torch.Tensor, torch.Tensor | None] | None = None) -> torch.Tensor:
@@ -163,14 +202,17 @@ class DFERCLIP(nn.Module):
         # cosine / 0.01 spans +-100: keep it in fp32 even under bf16/fp16 autocast
         with torch.autocast(device_type=video.device.type, enabled=False):
             video = F.normalize(video.float(), dim=-1)  # (B, E)
-            if self.config.use_logit_scale:
-                scale = self.logit_scale.float().exp()
-            else:
-                scale = 1.0 / self.config.temperature
+            scale = self.similarity_scale()
             similarity = video @ text.t()  # (B, n_cls)
             if negative is not None:  # looking like what class c does not show counts against c
                 similarity = similarity - self.config.negative_weight * (video @ negative.t())  # (B, n_cls)
             return similarity * scale  # (B, n_cls)
+
+    def similarity_scale(self) -> torch.Tensor | float:
+        """What cosines are multiplied by: exp(logit_scale) with use_logit_scale, else 1 / temperature."""
+        if self.config.use_logit_scale:
+            return self.logit_scale.float().exp()
+        return 1.0 / self.config.temperature
 
     def train(self, mode: bool = True) -> "DFERCLIP":
         """Train mode, with the image encoder's batch norms (ResNet towers) kept on their pretrained

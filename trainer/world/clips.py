@@ -17,7 +17,8 @@ from PIL import Image
 from trainer.world.aus import JITTER, N_AUS
 from trainer.world.face import SS, Identity, Pose, draw_face, sample_identity
 
-STYLES = ("cartoon", "chalk")  # chalk: the held-out renderer variant, never used for pretraining
+STYLES = ("cartoon", "chalk", "sketch")  # chalk, sketch: the held-out styles, never used for pretraining
+HELD_OUT_STYLES = ("chalk", "sketch")
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def sample_clip(rng: np.random.Generator, apex: np.ndarray, min_frames: int, max
                     rng.uniform(0.08, 0.18), rng.uniform(0.08, 0.2), *rng.uniform(30, 220, 3))
     return ClipSpec(
         n=n, apex=apex, rest=rng.uniform(0, JITTER, N_AUS) * (rng.random(N_AUS) < 0.3), onset=onset, peak=peak,
-        release_at=release_at, release_to=rng.uniform(0.4, 0.8), identity=sample_identity(rng, chalk=style == "chalk"),
+        release_at=release_at, release_to=rng.uniform(0.4, 0.8), identity=sample_identity(rng, style),
         cx=rng.uniform(0.44, 0.56), cy=rng.uniform(0.45, 0.55), scale=rng.uniform(0.72, 0.9),
         drift=tuple(rng.normal(0, 0.04, 3) / n), roll0=rng.uniform(-0.12, 0.12), roll_amp=rng.uniform(0, 0.07),
         roll_freq=rng.uniform(0.5, 2.0), blinks=blinks, occluder=occluder,

@@ -9,7 +9,7 @@ jaw); nothing about colour, brightness or placement depends on the expression.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -60,10 +60,14 @@ class Identity:
     mouth_style: str
     hair: bool
     hair_rgb: tuple[int, int, int]
+    sketch: int = 0  # non-zero: the sketch style, drawn with strokes jittered from this seed
 
 
-def sample_identity(rng: np.random.Generator, chalk: bool = False) -> Identity:
-    """A random identity. `chalk` draws the held-out style: light lines on a dark board, no fill."""
+def sample_identity(rng: np.random.Generator, style: str = "cartoon") -> Identity:
+    """A random identity drawn in `style`: `cartoon` (the world's), or one of the held-out styles
+    pretraining never sees: `chalk` (light lines on a dark board, no fill) or `sketch` (graphite
+    strokes drawn two or three times with a wobble, hatched shading, cream paper, no fill)."""
+    chalk, sketch = style == "chalk", style == "sketch"
     skin = str(rng.choice(list(SKIN_TONES)))
     shape = str(rng.choice(list(FACE_SHAPES)))
     aspect, jaw = FACE_SHAPES[shape]
@@ -79,6 +83,11 @@ def sample_identity(rng: np.random.Generator, chalk: bool = False) -> Identity:
         bg2 = np.clip(bg1 + rng.normal(0, 6, 3), 0, 255)
         ink = tuple(int(c) for c in np.clip(rng.normal([230, 230, 215], 12), 150, 255))
         fill, eye_style, mouth_style, shape, aspect, jaw = False, "almond", "line", "square", 0.9, 1.3
+    if sketch:
+        bg, bg1 = "paper", np.clip(rng.normal([238, 230, 208], 6), 0, 255)
+        bg2 = np.clip(bg1 + rng.normal(0, 5, 3), 0, 255)
+        ink = tuple(int(c) for c in np.clip(rng.normal(95, 12) + rng.normal(0, 4, 3), 50, 140))
+        fill, eye_style, mouth_style = False, "iris", "lips"
     return Identity(
         skin=skin, skin_rgb=tuple(skin_rgb), shape=shape, aspect=aspect * rng.uniform(0.95, 1.05),
         jaw=jaw * rng.uniform(0.95, 1.05), eye_gap=rng.uniform(0.30, 0.40), eye_y=rng.uniform(-0.26, -0.14),
@@ -86,7 +95,33 @@ def sample_identity(rng: np.random.Generator, chalk: bool = False) -> Identity:
         brow_len=rng.uniform(0.17, 0.24), mouth_y=rng.uniform(0.42, 0.54), mouth_w=rng.uniform(0.22, 0.30),
         lip_h=rng.uniform(0.035, 0.06), background=bg, bg_rgb=tuple(bg1), bg_rgb2=tuple(bg2), ink=ink,
         line=rng.uniform(0.8, 1.4), fill=fill, eye_style=eye_style, mouth_style=mouth_style,
-        hair=bool(rng.random() < 0.5) and not chalk, hair_rgb=tuple(int(c) for c in rng.uniform(20, 160, 3)),
+        hair=bool(rng.random() < 0.5) and not (chalk or sketch), hair_rgb=tuple(int(c) for c in rng.uniform(20, 160, 3)),
+        sketch=int(rng.integers(1 << 30)) if sketch else 0,
+    )
+
+
+def vary_look(ident: Identity, rng: np.random.Generator) -> Identity:
+    """The same face in a random look, for pretraining only: ink, background and fill colours drawn
+    anywhere in RGB (either way round in brightness, at least 60 levels of luma apart), often no
+    fill, and line widths from hairline to bold. The held-out styles' own marks (chalk's board and
+    chalk-white lines as a set, sketch's repeated strokes and hatching) are never drawn."""
+    def luma(rgb) -> float:
+        return float(np.dot(np.asarray(rgb, dtype=float), (0.299, 0.587, 0.114)))
+
+    bg1 = rng.uniform(0, 255, 3)
+    while True:
+        ink = rng.uniform(0, 255, 3)
+        if abs(luma(ink) - luma(bg1)) >= 60:
+            break
+    fill = bool(rng.random() < 0.4)
+    skin = rng.uniform(0, 255, 3)
+    if fill:  # the lines must stand out on the fill too
+        while abs(luma(ink) - luma(skin)) < 60:
+            skin = rng.uniform(0, 255, 3)
+    return replace(
+        ident, bg_rgb=tuple(bg1), bg_rgb2=tuple(np.clip(bg1 + rng.normal(0, 25, 3), 0, 255)),
+        ink=tuple(int(c) for c in ink), fill=fill, skin_rgb=tuple(skin), line=float(rng.uniform(0.5, 2.0)),
+        hair=ident.hair and fill,
     )
 
 
@@ -101,8 +136,9 @@ class Pose:
 class _Pen:
     """Face units -> canvas pixels under a head pose."""
 
-    def __init__(self, draw: ImageDraw.ImageDraw, size: int, pose: Pose, line: float) -> None:
+    def __init__(self, draw: ImageDraw.ImageDraw, size: int, pose: Pose, line: float, sketch: int = 0) -> None:
         self.d, self.size = draw, size
+        self.sketch = np.random.default_rng(sketch) if sketch else None  # same strokes in every frame
         self.c = np.array([pose.cx * size, pose.cy * size])
         self.s = pose.scale * size / 2
         cos, sin = math.cos(pose.roll), math.sin(pose.roll)
@@ -114,7 +150,17 @@ class _Pen:
         return [tuple(p) for p in xy]
 
     def line(self, uv, fill, width: float = 1.0) -> None:
-        self.d.line(self.pts(uv), fill=fill, width=max(1, int(round(self.w * width))), joint="curve")
+        if self.sketch is None:
+            self.d.line(self.pts(uv), fill=fill, width=max(1, int(round(self.w * width))), joint="curve")
+            return
+        uv = np.asarray(uv, dtype=float).reshape(-1, 2)  # (N, 2)
+        thin = max(1, int(round(self.w * width * 0.45)))
+        for _ in range(2 + int(self.sketch.random() < 0.5)):  # a pencil goes over a line two or three times
+            wobble = self.sketch.normal(0, 0.015, size=uv.shape) + self.sketch.normal(0, 0.012, size=2)
+            cut = self.sketch.uniform(0, 0.3, size=2) * (len(uv) - 1)  # each pass stops short at either end
+            part = (uv + wobble)[int(cut[0]): len(uv) - int(cut[1])]
+            if len(part) > 1:
+                self.d.line(self.pts(part), fill=fill, width=thin, joint="curve")
 
     def poly(self, uv, fill, outline=None) -> None:
         self.d.polygon(self.pts(uv), fill=fill, outline=outline)
@@ -148,6 +194,15 @@ def _head(pen: _Pen, ident: Identity, au: np.ndarray) -> None:
     fill = tuple(int(c) for c in ident.skin_rgb) if ident.fill else None
     pen.poly(outline, fill=fill)
     pen.line(np.vstack([outline, outline[:1]]), fill=ident.ink, width=0.8)
+
+
+def _hatching(pen: _Pen, ident: Identity) -> None:
+    """Diagonal shading strokes down one side of the face (the sketch style's), the same in every frame."""
+    side = 1 if ident.sketch % 2 else -1
+    for k in range(7):
+        y = -0.45 + 0.16 * k
+        x = side * ident.aspect * (0.62 + 0.1 * abs(y))
+        pen.line([[x, y], [x + side * 0.12, y - 0.12]], fill=ident.ink, width=0.5)
 
 
 def _eye(pen: _Pen, ident: Identity, au: np.ndarray, side: int, blink: bool) -> None:
@@ -251,8 +306,10 @@ def _mouth(pen: _Pen, ident: Identity, au: np.ndarray) -> None:
 def draw_face(img: Image.Image, ident: Identity, pose: Pose, au: np.ndarray, blink: bool = False) -> None:
     """Draw the face onto `img` (the supersampled canvas) in place. `au` is `(N_AUS,)` in [0, 1]."""
     assert au.shape == (N_AUS,)
-    pen = _Pen(ImageDraw.Draw(img), img.size[0], pose, ident.line)
+    pen = _Pen(ImageDraw.Draw(img), img.size[0], pose, ident.line, ident.sketch)
     _head(pen, ident, au)
+    if ident.sketch:
+        _hatching(pen, ident)
     for side in (-1, 1):
         _eye(pen, ident, au, side, blink)
         _brow(pen, ident, au, side)

@@ -2,21 +2,26 @@
 
 Pair i is a pure function of (seed, i): a random identity and clip, one of its frames (so onsets,
 apexes, releases and blinks all appear), and in `RANDOM_SHARE` of the pairs an AU combination drawn
-without regard to any class, so that the text side learns each action on its own. Only the
-`cartoon` style is used; the `chalk` variant stays unseen for the generalisation check.
+without regard to any class, so that the text side learns each action on its own. Half the pairs
+are the `cartoon` style, half the same faces in a random look (`face.vary_look`: any ink, paper and
+fill colours, either polarity, any line width), so that the image side reads shapes, not colours.
+The held-out styles (`chalk`, `sketch`) are never drawn: they check that zero-shot transfers.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+from dataclasses import replace
 
 import numpy as np
 
 from trainer.world.aus import CLASSES, N_AUS, sample_apex, sample_random
 from trainer.world.captions import action_vector, caption
 from trainer.world.clips import frame_aus, render_frame, sample_clip
+from trainer.world.face import vary_look
 
 RANDOM_SHARE = 0.3
+VARIED_SHARE = 0.5  # pairs drawn in a random look (face.vary_look) instead of the cartoon's
 _CHUNK = 256
 
 
@@ -26,6 +31,8 @@ def pair(seed: int, index: int, size: int) -> tuple[np.ndarray, str, np.ndarray]
     rng = np.random.default_rng([seed, 0x5EED, index])
     label = int(rng.integers(len(CLASSES)))
     spec = sample_clip(rng, sample_apex(rng, CLASSES[label]), 16, 40)
+    if rng.random() < VARIED_SHARE:
+        spec = replace(spec, identity=vary_look(spec.identity, rng))
     t = int(rng.integers(spec.n))
     au = sample_random(rng) if rng.random() < RANDOM_SHARE else frame_aus(spec, t)
     image = render_frame(spec, t, size, rng, au=au)
