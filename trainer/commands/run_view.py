@@ -203,7 +203,24 @@ def make_progress(console: Console, quiet: bool) -> QuietProgress:
     return RichProgress(console) if console.is_terminal else PlainProgress(console)
 
 
-class EvalProgress:
+class _TerminalBars:
+    """A context that shows `self.bars` (a transient rich Progress) only on a terminal."""
+
+    console: Console
+    bars: Progress
+
+    def __enter__(self):
+        self._start = time.perf_counter()
+        if self.console.is_terminal:
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.console.is_terminal:
+            self.bars.stop()
+
+
+class EvalProgress(_TerminalBars):
     """Progress of a standalone evaluation (`trainer eval`): a transient bar on a terminal, else a
     line at most every `interval` seconds; call it with (done, total) batches."""
 
@@ -213,15 +230,6 @@ class EvalProgress:
                              TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True)
         self.task = None
         self._last = 0.0
-
-    def __enter__(self) -> "EvalProgress":
-        if self.console.is_terminal:
-            self.bars.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.console.is_terminal:
-            self.bars.stop()
 
     def __call__(self, done: int, total: int) -> None:
         if self.console.is_terminal:
@@ -233,7 +241,7 @@ class EvalProgress:
             self.console.print(f"{time.strftime('%H:%M:%S')} evaluating {self.what}: batch {done}/{total}", highlight=False)
 
 
-class RateProgress:
+class RateProgress(_TerminalBars):
     """Progress of many small jobs (`describe-clips`): a transient bar with the rate and ETA on a
     terminal, else a line at most every `interval` seconds; call it with (done, total)."""
 
@@ -243,16 +251,6 @@ class RateProgress:
                              TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True)
         self.task = None
         self._start = self._last = 0.0
-
-    def __enter__(self) -> "RateProgress":
-        self._start = self._last = time.perf_counter()
-        if self.console.is_terminal:
-            self.bars.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.console.is_terminal:
-            self.bars.stop()
 
     def __call__(self, done: int, total: int) -> None:
         elapsed = max(time.perf_counter() - self._start, 1e-9)
