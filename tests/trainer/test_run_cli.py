@@ -181,7 +181,7 @@ def test_a_diverging_run_names_what_it_kept(clips, capsys, tmp_path):
 def test_ctrl_c_in_the_first_epoch_keeps_the_folder_and_resume_starts_over(clips, capsys, tmp_path, monkeypatch):
     from trainer.engine import Trainer
 
-    def interrupted(self, frames, labels):
+    def interrupted(self, frames, labels, index=None):
         raise KeyboardInterrupt
 
     out = tmp_path / "r"
@@ -256,11 +256,11 @@ def test_a_run_checkpointed_before_the_content_hash_change_still_resumes(clips, 
     assert len(shipped.known_hashes) == 2  # its content hash, and the hash its version 1 file stores
     real, calls = Trainer._step, []
 
-    def interrupted(self, frames, labels):
+    def interrupted(self, frames, labels, index=None):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(self, frames, labels)
+        return real(self, frames, labels, index)
 
     out = tmp_path / "r"
     monkeypatch.setattr(Trainer, "_step", interrupted)

@@ -160,11 +160,11 @@ def test_ema_is_evaluated_saved_and_resumed_exactly(clips, capsys, tmp_path, mon
 
     real_step, calls = Trainer._step, []
 
-    def failing_step(self, frames, labels):
+    def failing_step(self, frames, labels, index=None):
         calls.append(1)
         if len(calls) == 4:
             raise KeyboardInterrupt  # killed mid-epoch 1, after 3 checkpointed steps
-        return real_step(self, frames, labels)
+        return real_step(self, frames, labels, index)
 
     killed = tmp_path / "killed"
     monkeypatch.setattr(Trainer, "_step", failing_step)
@@ -375,11 +375,11 @@ def test_peft_run_resumes_exactly(clips, capsys, tmp_path, monkeypatch):
     assert cli(capsys, *run_args(clips, straight, *extra, epochs=2))[0] == 0
     real_step, calls = Trainer._step, []
 
-    def failing_step(self, frames, labels):
+    def failing_step(self, frames, labels, index=None):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt  # killed at the first step of epoch 2
-        return real_step(self, frames, labels)
+        return real_step(self, frames, labels, index)
 
     killed = tmp_path / "killed"
     monkeypatch.setattr(Trainer, "_step", failing_step)

@@ -252,6 +252,11 @@ class RateProgress(_TerminalBars):
         self.task = None
         self._start = self._last = 0.0
 
+    def __enter__(self) -> "RateProgress":
+        super().__enter__()
+        self._last = self._start  # the first line after `interval`, not at 0 done
+        return self
+
     def __call__(self, done: int, total: int) -> None:
         elapsed = max(time.perf_counter() - self._start, 1e-9)
         rate = done / elapsed

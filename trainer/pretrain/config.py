@@ -13,10 +13,10 @@ __all__ = ["PretrainConfig", "PretrainError"]
 class PretrainConfig:
     """What `trainer pretrain` renders and how it trains (the defaults made the shipped weights)."""
 
-    pairs: int = 20000
+    pairs: int = 30000
     eval_pairs: int = 512
     eval_clips: int = 20
-    steps: int = 1500
+    steps: int = 3000
     batch: int = 128
     lr: float = 2e-3
     weight_decay: float = 0.1
