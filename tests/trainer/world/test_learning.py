@@ -11,6 +11,7 @@ from trainer.cli import main
 from trainer.model.backbone import create_backbone
 from trainer.model.config import ModelConfig
 from trainer.pretrain.run import world_zero_shot
+from trainer.world.clips import HELD_OUT_STYLES
 
 
 def test_zero_shot_descriptions_beat_class_names_on_the_world():
@@ -18,6 +19,16 @@ def test_zero_shot_descriptions_beat_class_names_on_the_world():
     uar = world_zero_shot(clip, per_class=8, image_size=64, seed=777)["uar"]
     assert uar["descriptions dfew/v1"] >= 45, uar
     assert uar["descriptions dfew/v1"] >= uar["class names"] + 20, uar
+
+
+@pytest.mark.parametrize("style", HELD_OUT_STYLES)
+def test_zero_shot_transfers_to_styles_pretraining_never_saw(style):
+    clip = create_backbone(ModelConfig(backbone="tinyface", pretrained="world")).clip.eval()
+    uar = world_zero_shot(clip, per_class=6, image_size=64, seed=778, style=style)["uar"]
+    # the targets (bench/RESULTS.md measures them on 140 clips); the weights shipped before
+    # the world was widened reached 47.6 % on chalk here
+    assert uar["descriptions dfew/v1"] >= 60, uar
+    assert uar["descriptions dfew/v1"] >= uar["class names"] + 30, uar
 
 
 @pytest.mark.slow
