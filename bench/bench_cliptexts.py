@@ -18,6 +18,7 @@ import os
 import shlex
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,9 @@ def shuffled(name: str, store: Path, seed: int = 0) -> str:
         ids = sorted(source.texts)
         order = np.random.default_rng(seed).permutation(len(ids))
         texts = {ids[i]: source.texts[ids[j]] for i, j in enumerate(order)}
-        cts.add(target, texts, dict(source.missing), {"source": "shuffled", "from": source.set_id, "seed": seed})
+        provenance = {"source": "shuffled", "from": source.set_id, "seed": seed,
+                      "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        cts.add(target, texts, dict(source.missing), provenance)
     return cts.load(target).set_id
 
 

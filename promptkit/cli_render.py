@@ -128,15 +128,18 @@ def _extras_change(change: ClassChange) -> str:
 
 def clip_text_list_table(rows: list[ClipTextSummary]) -> Table:
     """One row per clip-text set (all in the user store)."""
-    table = Table(title="clip-text sets")
-    for column in ("set", "clips", "missing", "model", "created", "where"):
-        table.add_column(column, overflow="fold")
+    table = Table(title="clip-text sets (in the user store)")
+    table.add_column("set", no_wrap=True)
+    table.add_column("clips", justify="right")
+    table.add_column("missing", justify="right")
+    table.add_column("model", overflow="fold")  # or the source of a set no model wrote
+    table.add_column("created", no_wrap=True)
     for row in rows:
         if row.problem:
-            table.add_row(row.set_id, "-", "-", Text("CORRUPT", style="bold red"), "-", Text(row.problem, style="red"))
+            table.add_row(row.set_id, "-", "-", Text(f"CORRUPT: {row.problem}", style="bold red"), "-")
             continue
-        created = row.created[:16].replace("T", " ") if row.created else "-"
-        table.add_row(row.set_id, str(row.n_clips), str(row.n_missing), row.model or "-", created, "user store")
+        created = row.created[:10] or "-"  # the day: `show` has the whole time
+        table.add_row(row.set_id, str(row.n_clips), str(row.n_missing), row.model or row.source or "-", created)
     return table
 
 
@@ -145,11 +148,10 @@ def clip_text_lines(cts: ClipTextSet) -> list[str]:
     prov = cts.provenance
     keys = ("source", "model", "endpoint_host", "template", "template_sha256", "frames", "image_size", "lists",
             "usage", "missing", "created")
-    details = [f"{key}={prov[key]}" for key in keys if prov.get(key) not in (None, "", {}, [])]
+    details = [f"  {key}: {prov[key]}" for key in keys if prov.get(key) not in (None, "", {}, [])]
     return [f"clip-text set {cts.set_id}  file {cts.path}",
-            f"{len(cts.texts) + len(cts.missing)} clips, {len(cts.texts)} texts, {len(cts.missing)} missing  "
-            f"hash {cts.content_hash}",
-            "provenance: " + ", ".join(details)]
+            f"{len(cts.texts) + len(cts.missing)} clips, {len(cts.texts)} texts, {len(cts.missing)} missing",
+            f"hash {cts.content_hash}", "provenance:", *details]
 
 
 def clip_text_table(cts: ClipTextSet) -> Table:

@@ -79,6 +79,7 @@ class ClipTextSummary:
     n_clips: int = 0
     n_missing: int = 0
     model: str = ""
+    source: str = ""
     created: str = ""
     problem: str = ""  # non-empty when the file is corrupt
 
@@ -260,7 +261,8 @@ def _summarise(name: str, number: int, path: Path) -> ClipTextSummary:
         return ClipTextSummary(**base, problem=str(exc))
     prov = loaded.provenance
     return ClipTextSummary(**base, n_clips=len(loaded.texts) + len(loaded.missing), n_missing=len(loaded.missing),
-                           model=str(prov.get("model", "")), created=str(prov.get("created", "")))
+                           model=str(prov.get("model", "")), source=str(prov.get("source", "")),
+                           created=str(prov.get("created", "")))
 
 
 __all__ = ["KINDS", "ClipTextSet", "ClipTextStore", "ClipTextSummary", "is_clip_text_file", "load_file", "set_kind"]
