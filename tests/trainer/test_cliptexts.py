@@ -78,6 +78,11 @@ def test_fuse_needs_texts_for_the_test_clips_and_eval_reads_them(clips, store, c
     assert len(err.strip().splitlines()) == 1
     code, _, err = cli(capsys, "predict", out, str(read_annotations(clips[1])[0].path), "--device", "cpu")
     assert code != 0 and "fuses clip texts" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli(capsys, "export", out, "--format", "onnx", "--out", tmp_path / "m.onnx")
+    assert code != 0 and "fuses clip texts" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.onnx").exists()
+    assert cli(capsys, "export", out, "--format", "hf", "--out", tmp_path / "hf")[0] == 0
+    assert "| clip texts | `world` (fuse, weight 0.5): fused with the video feature" in (tmp_path / "hf" / "README.md").read_text()
 
 
 def test_a_set_for_other_clips_is_one_line(clips, store, capsys, tmp_path):

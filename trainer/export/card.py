@@ -102,7 +102,8 @@ def model_card(name: str, config: dict[str, Any], facts: dict[str, Any], license
              f"description at the {mc['position']} |",
              f"| input | {pre['num_segments']} frames of {pre['image_size']}x{pre['image_size']}, RGB in [0, 1], "
              f"`(B, T, 3, H, W)`; test frames: the middle frame of each of {pre['num_segments']} equal segments, resized |",
-             f"| normalisation | {norm} |", f"| classes | {', '.join(config['classes'])} (label order) |", ""]
+             f"| normalisation | {norm} |", f"| classes | {', '.join(config['classes'])} (label order) |",
+             *_clip_text_row(mc), ""]
     parts += _results(facts)
     parts += ["## Training data and licence\n", f"Trained and tested on {_where(facts)}"
               + (f" (train list `{facts['train_list']}`)" if facts.get("train_list") else "") + ".\n",
@@ -117,6 +118,19 @@ def model_card(name: str, config: dict[str, Any], facts: dict[str, Any], license
               "## Files\n", "- `config.json`: model config, classes, descriptor set, preprocessing",
               f"- `model.safetensors`: every weight (sha256 `{config['weights']['sha256']}`, checked on load)", ""]
     return "\n".join(parts)
+
+
+def _clip_text_row(mc: dict[str, Any]) -> list[str]:
+    """The model table's row about clip texts (docs/clip-texts.md), when it was trained with them."""
+    if not mc.get("clip_texts"):
+        return []
+    if mc.get("clip_text_mode") == "fuse":
+        use = ("fused with the video feature: every clip needs its text (`trainer eval --clip-texts`); "
+               "`predict` and the ONNX export refuse this model")
+    else:
+        use = "an auxiliary loss in training only: the model classifies from frames alone"
+    return [f"| clip texts | `{mc['clip_texts']}` ({mc.get('clip_text_mode', 'align')}, weight "
+            f"{mc.get('clip_text_weight', 0.5)}): {use} |"]
 
 
 def _results(facts: dict[str, Any]) -> list[str]:

@@ -50,6 +50,10 @@ class FrozenTexts(nn.Module):
 
     def __init__(self, model: DFERCLIP) -> None:
         super().__init__()
+        if model.config.fuses_clip_texts:
+            raise ExportError("this model fuses clip texts (--clip-text-mode fuse): it reads frames and each clip's "
+                              "text, and an ONNX export takes frames only; export a model trained with "
+                              "--clip-text-mode align, whose clip texts act in training only")
         self.model = model
         text = negative = None
         if model.config.uses_text:
