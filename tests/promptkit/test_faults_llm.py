@@ -134,7 +134,10 @@ def test_ctrl_c_against_slow_server_stops_cleanly(tmp_path):
         proc = subprocess.Popen(
             [str(script), "generate", "--classes", "mafw", "--samples", "3", "--model", "fake-llm",
              "--base-url", server.url, "--store", str(tmp_path), "--retries", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            # a shell without job control starts background jobs with SIGINT ignored, and the child
+            # would inherit that: give it the default, as a terminal's Ctrl-C finds it
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             deadline = time.monotonic() + 60
             while server.in_flight < 5 and time.monotonic() < deadline and proc.poll() is None:
