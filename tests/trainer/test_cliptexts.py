@@ -72,6 +72,8 @@ def test_fuse_needs_texts_for_the_test_clips_and_eval_reads_them(clips, store, c
                             "--out", tmp_path / "e.json")
     assert code == 0, err
     assert json.loads((tmp_path / "e.json").read_text())["uar"] == pytest.approx(run_uar)
+    code, _, err = cli(capsys, "eval", out, "--device", "cpu", "--workers", 0, "--store", store, "--test-views", "2x2")
+    assert code == 0, err  # each view of a clip is fused with that clip's text
     code, _, err = cli(capsys, "eval", out, "--device", "cpu", "--workers", 0, "--store", store,
                        "--clip-texts", "trainonly")
     assert code != 0 and "trainonly/v1 has no entry for 7 of the 7 clips of the test list" in err
