@@ -55,9 +55,31 @@ class RunClipTexts:
     splits: dict[str, ClipTextFeatures]
     notes: list[str] = field(default_factory=list)
 
-    def info(self, mode: str) -> dict[str, Any]:
+    mode: str = "align"
+    weight: float = 0.5
+
+    def info(self) -> dict[str, Any]:
         """What checkpoints and summaries record."""
-        return {"set_id": self.set_id, "content_hash": self.content_hash, "mode": mode}
+        return {"set_id": self.set_id, "content_hash": self.content_hash, "mode": self.mode}
+
+    def train_forward(self, model, x: torch.Tensor, index: torch.Tensor, scale) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A train chunk through `model` (the engine's, DDP-wrapped or not): logits (b, C) float32 and,
+        with align, the weighted auxiliary loss (summed over the chunk's clips with a text)."""
+        text, has = self.splits["train"].rows(index)  # (b, E), (b,)
+        if self.mode == "fuse":
+            return model(x, clip_text=text).float(), None
+        logits, video = model(x, with_video=True)  # (b, C), (b, E)
+        return logits.float(), self.weight * align_loss(video, text, has, scale)
+
+    def eval_features(self, split: str) -> ClipTextFeatures | None:
+        """What evaluating `split` feeds the model: its clips' features when it fuses them, else None."""
+        return self.splits[split] if self.mode == "fuse" else None
+
+
+def loader_order(loader):
+    """An iterator over the clip indices a train loader yields this epoch, in its order (its
+    `EpochTagged` sampler is a pure function of seed, epoch and resume point)."""
+    return iter([index for index, _epoch in loader.sampler])
 
 
 def load_clip_text_set(ref: str, store: str | Path | None):
@@ -127,7 +149,7 @@ def run_clip_texts(model, inputs, config, device: torch.device) -> RunClipTexts 
                          f"(recorded as missing); they are {rule}")
     if cut:
         notes.append(f"clip texts: {cut} texts were longer than the text context and were cut to it")
-    return RunClipTexts(cts.set_id, cts.content_hash, splits, notes)
+    return RunClipTexts(cts.set_id, cts.content_hash, splits, notes, mcfg.clip_text_mode, mcfg.clip_text_weight)
 
 
 def align_loss(video: torch.Tensor, text: torch.Tensor, has: torch.Tensor, scale: float) -> torch.Tensor:

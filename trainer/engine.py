@@ -35,7 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from trainer import report
 from trainer.accel import StepFigures, batched_decode, compile_error, compile_model, optimizer_options
-from trainer.cliptexts import align_loss, run_clip_texts
+from trainer.cliptexts import loader_order, run_clip_texts
 from trainer.config import RunConfig, config_from_dict, preset
 from trainer.data.batched import BatchDecoder
 from trainer.data.dataset import VideoClipDataset, build_loader, to_model_input
@@ -231,9 +231,7 @@ class Trainer:
                 "preprocessing": {**self.core.preprocessing(), "num_segments": self.config.data.num_segments}}
 
     def _clip_text_info(self) -> dict[str, Any] | None:
-        if self.clip_texts is None:
-            return None
-        return self.clip_texts.info(self.config.model.clip_text_mode)
+        return self.clip_texts.info() if self.clip_texts is not None else None
 
     def save_last(self) -> None:
         if not self.ctx.is_main:
@@ -321,7 +319,7 @@ class Trainer:
         self.model.train()
         every = self.config.ckpt_every_steps
         tick = time.perf_counter()
-        order = self._clip_order()
+        order = loader_order(self.train_loader) if self.clip_texts is not None else None
         for frames, labels in self.train_loader:
             if self.decoder is not None:
                 frames = self.decoder(frames)  # JPEG bytes -> (B, T, 3, S, S) uint8 on the device
@@ -338,13 +336,6 @@ class Trainer:
             if save:
                 self.save_last()
         self._read_figures()
-
-    def _clip_order(self):
-        """With clip texts: an iterator over the clip indices the train loader yields this epoch, in
-        its order (the loader's sampler is a pure function of seed, epoch and resume point)."""
-        if self.clip_texts is None:
-            return None
-        return iter([index for index, _epoch in self.train_loader.sampler])
 
     def _first_step(self, frames: torch.Tensor, labels: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
         """The process's first step: with --compile it compiles (timed, noted) and a compiler that
@@ -398,20 +389,17 @@ class Trainer:
                 if mix is not None:
                     lam, perm = mix
                     x = lam * x + (1.0 - lam) * x[perm]  # (b, T, 3, H, W)
-                text = self.clip_texts.splits["train"].rows(idx) if idx is not None else None  # (b, E), (b,)
                 with autocast_for(self.ctx.device, cfg.precision):
-                    if text is None:
-                        logits = self.model(x).float()  # (b, C)
-                    else:
-                        fused = text[0] if cfg.model.fuses_clip_texts else None
-                        logits, video = self.model(x, clip_text=fused, with_video=True)  # (b, C), (b, E)
-                        logits = logits.float()
+                    if idx is None:
+                        logits, aux = self.model(x).float(), None  # (b, C)
+                    else:  # with clip texts (trainer.cliptexts): fused in, or an auxiliary loss
+                        logits, aux = self.clip_texts.train_forward(self.model, x, idx, self.core.similarity_scale())
                 smooth = cfg.optim.label_smoothing
                 ce = F.cross_entropy(logits, y, reduction="sum", label_smoothing=smooth)
                 if mix is not None:
                     ce = lam * ce + (1.0 - lam) * F.cross_entropy(logits, y[perm], reduction="sum", label_smoothing=smooth)
-                if text is not None and not cfg.model.fuses_clip_texts:  # align: the auxiliary contrastive term
-                    ce = ce + cfg.model.clip_text_weight * align_loss(video, *text, self.core.similarity_scale())
+                if aux is not None:
+                    ce = ce + aux
                 self.scaler.scale(ce / n_rank).backward()
             loss_sum = loss_sum + ce.detach().double()
         total = all_reduce_sum(torch.stack([loss_sum, loss_sum.new_full((), n_rank)]), self.ctx)  # (loss sum, clips)
@@ -461,10 +449,7 @@ class Trainer:
         return record
 
     def _fused_texts(self, split: str):
-        """The split's clip-text features when the model fuses them, else None."""
-        if self.clip_texts is None or not self.config.model.fuses_clip_texts:
-            return None
-        return self.clip_texts.splits[split]
+        return self.clip_texts.eval_features(split) if self.clip_texts is not None else None
 
     def _eval_progress(self, split: str):
         """The per-batch progress callback of an evaluation (rank 0 only)."""
