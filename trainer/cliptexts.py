@@ -54,9 +54,8 @@ class RunClipTexts:
     content_hash: str
     splits: dict[str, ClipTextFeatures]
     notes: list[str] = field(default_factory=list)
-
-    mode: str = "align"
-    weight: float = 0.5
+    mode: str = "align"  # model.clip_text_mode
+    weight: float = 0.5  # model.clip_text_weight
 
     def info(self) -> dict[str, Any]:
         """What checkpoints and summaries record."""
