@@ -38,3 +38,19 @@ def trainer_cli(capsys, *argv) -> tuple[int, str, str]:
         main([str(a) for a in argv])
     captured = capsys.readouterr()
     return info.value.code, captured.out, captured.err
+
+
+def interrupted_at(monkeypatch, step: int) -> None:
+    """Make `trainer.engine.Trainer._step` raise KeyboardInterrupt (as Ctrl-C) at its `step`-th call
+    (1-based) in this test; the calls before it run for real."""
+    from trainer.engine import Trainer
+
+    real, calls = Trainer._step, []
+
+    def step_or_stop(self, frames, labels, index=None):
+        calls.append(1)
+        if len(calls) == step:
+            raise KeyboardInterrupt
+        return real(self, frames, labels, index)
+
+    monkeypatch.setattr(Trainer, "_step", step_or_stop)

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from cli_runner import interrupted_at
 from cli_runner import trainer_cli as cli
 
 from promptkit.cliptexts import ClipTextStore
@@ -124,23 +125,13 @@ def test_align_loss_pulls_matching_pairs_and_skips_clips_without_text():
 
 
 def test_a_run_with_clip_texts_killed_mid_epoch_resumes_exactly(clips, store, capsys, tmp_path, monkeypatch):
-    from trainer.engine import Trainer
-
     extra = ("--clip-texts", "world", "--deterministic", "--ckpt-every-steps", 1, "--batch", 2, "--epochs", 2)
     straight = tmp_path / "straight"
     assert cli(capsys, *run_args(clips, straight, store, *extra))[0] == 0
-    real_step, calls = Trainer._step, []
-
-    def failing_step(self, frames, labels, index=None):
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt  # killed mid-epoch 1, after 3 checkpointed steps
-        return real_step(self, frames, labels, index)
-
     killed = tmp_path / "killed"
-    monkeypatch.setattr(Trainer, "_step", failing_step)
-    assert cli(capsys, *run_args(clips, killed, store, *extra))[0] == 130
-    monkeypatch.setattr(Trainer, "_step", real_step)
+    with monkeypatch.context() as patch:
+        interrupted_at(patch, 4)  # killed mid-epoch 1, after 3 checkpointed steps
+        assert cli(capsys, *run_args(clips, killed, store, *extra))[0] == 130
     assert cli(capsys, "run", "--out", killed, "--resume", "--quiet", "--store", store)[0] == 0
 
     def metrics(out):

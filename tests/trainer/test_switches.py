@@ -10,6 +10,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from cli_runner import interrupted_at
 from cli_runner import trainer_cli as cli
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -26,7 +27,7 @@ from trainer.data.sampling import segment_indices
 from trainer.data.transforms import crop_views
 from trainer.distributed import EpochSampler
 from trainer.ema import WeightEMA
-from trainer.engine import Trainer, class_balanced_weights, parameter_counts
+from trainer.engine import class_balanced_weights, parameter_counts
 from trainer.errors import ConfigError, ModelConfigError
 from trainer.model.checkpoint import DELTA_VERSION, FORMAT_VERSION, load_model, model_from_payload, model_payload, save_model
 from trainer.model.config import ModelConfig
@@ -158,18 +159,10 @@ def test_ema_is_evaluated_saved_and_resumed_exactly(clips, capsys, tmp_path, mon
     assert shadow and all(torch.equal(best[k], v) for k, v in shadow.items())  # best.pt holds the EMA weights
     assert any(not torch.equal(own[k], v) for k, v in shadow.items())  # ... which differ from the raw ones
 
-    real_step, calls = Trainer._step, []
-
-    def failing_step(self, frames, labels, index=None):
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt  # killed mid-epoch 1, after 3 checkpointed steps
-        return real_step(self, frames, labels, index)
-
     killed = tmp_path / "killed"
-    monkeypatch.setattr(Trainer, "_step", failing_step)
-    assert cli(capsys, *run_args(clips, killed, *extra, epochs=2, batch=2))[0] == 130  # as Ctrl-C
-    monkeypatch.setattr(Trainer, "_step", real_step)
+    with monkeypatch.context() as patch:
+        interrupted_at(patch, 4)  # killed mid-epoch 1, after 3 checkpointed steps
+        assert cli(capsys, *run_args(clips, killed, *extra, epochs=2, batch=2))[0] == 130  # as Ctrl-C
     assert cli(capsys, "run", "--out", killed, "--resume", "--quiet")[0] == 0
     strip = [{k: v for k, v in rec.items() if k != "train_clips_per_s"} for rec in history(straight)]
     assert [{k: v for k, v in rec.items() if k != "train_clips_per_s"} for rec in history(killed)] == strip
@@ -373,18 +366,10 @@ def test_peft_run_resumes_exactly(clips, capsys, tmp_path, monkeypatch):
     extra = ("--peft", "adapter", "--deterministic", "--ckpt-every-steps", 1)
     straight = tmp_path / "straight"
     assert cli(capsys, *run_args(clips, straight, *extra, epochs=2))[0] == 0
-    real_step, calls = Trainer._step, []
-
-    def failing_step(self, frames, labels, index=None):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt  # killed at the first step of epoch 2
-        return real_step(self, frames, labels, index)
-
     killed = tmp_path / "killed"
-    monkeypatch.setattr(Trainer, "_step", failing_step)
-    assert cli(capsys, *run_args(clips, killed, *extra, epochs=2))[0] == 130
-    monkeypatch.setattr(Trainer, "_step", real_step)
+    with monkeypatch.context() as patch:
+        interrupted_at(patch, 3)  # killed at the first step of epoch 2
+        assert cli(capsys, *run_args(clips, killed, *extra, epochs=2))[0] == 130
     assert cli(capsys, "run", "--out", killed, "--resume", "--quiet")[0] == 0
     strip = [{k: v for k, v in rec.items() if k != "train_clips_per_s"} for rec in history(straight)]
     assert [{k: v for k, v in rec.items() if k != "train_clips_per_s"} for rec in history(killed)] == strip
