@@ -10,7 +10,6 @@ reasons, sorted keys) is the set's identity.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -19,17 +18,12 @@ from pathlib import Path
 from promptkit.classes import CLIP_TEXTS_FOLDER, check_set_name
 from promptkit.errors import ClassSetError, CorruptSetError, PromptkitError, StoreError
 from promptkit.fileio import read_json_object, write_new_version
-from promptkit.store import Store, check_provenance
+from promptkit.sets import canonical_sha256
+from promptkit.store import Store, check_provenance, version_files
 
 FORMAT = "promptkit-clip-text-set"
 FORMAT_VERSION = 1
-_VERSION_FILE = re.compile(r"^v([1-9][0-9]*)\.json$")
 _REF = re.compile(r"^([a-z0-9][a-z0-9_-]*)(?:/(v[1-9][0-9]*|latest))?$")
-
-
-def _sha256(content: object) -> str:
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -51,11 +45,11 @@ class ClipTextSet:
 
     def compute_hash(self) -> str:
         """The identity: sha256 of the canonical texts and missing reasons."""
-        return _sha256({"texts": self.texts, "missing": self.missing})
+        return canonical_sha256({"texts": self.texts, "missing": self.missing})
 
     def compute_record_hash(self) -> str:
         """What loading verifies: everything stored but the version number and the hashes."""
-        return _sha256({"format": FORMAT, "format_version": FORMAT_VERSION, "name": self.name,
+        return canonical_sha256({"format": FORMAT, "format_version": FORMAT_VERSION, "name": self.name,
                         "texts": self.texts, "missing": self.missing, "provenance": self.provenance})
 
     def to_dict(self) -> dict:
@@ -144,11 +138,7 @@ class ClipTextStore:
         return sorted(p.name for p in self.folder.iterdir() if p.is_dir() and self.versions(p.name))
 
     def versions(self, name: str) -> dict[int, Path]:
-        folder = self.folder / name
-        if not folder.is_dir():
-            return {}
-        found = {int(m.group(1)): p for p in folder.iterdir() if (m := _VERSION_FILE.match(p.name)) and p.is_file()}
-        return dict(sorted(found.items()))
+        return dict(sorted(version_files(self.folder / name).items()))
 
     def has(self, name: str) -> bool:
         return bool(self.versions(name))
@@ -158,7 +148,7 @@ class ClipTextStore:
         text = str(ref).strip()
         match = _REF.match(text)
         if match is None:
-            if text.endswith(".json") or "/" in text or "\\" in text:
+            if _names_a_file(text):
                 return load_file(Path(text))
             raise StoreError(f"bad clip-text set reference {text!r}: use NAME, NAME/vN (e.g. world/v2) or a .json file")
         name, version = match.group(1), match.group(2) or "latest"
@@ -235,8 +225,7 @@ def set_kind(ref: str, descriptor_sets: Store, clip_texts: ClipTextStore, kind: 
     text = str(ref).strip()
     match = _REF.match(text)
     if match is None:
-        looks_like_file = text.endswith(".json") or "/" in text or "\\" in text
-        return "clip-texts" if looks_like_file and is_clip_text_file(Path(text)) else "descriptions"
+        return "clip-texts" if _names_a_file(text) and is_clip_text_file(Path(text)) else "descriptions"
     name = match.group(1)
     if not clip_texts.has(name):
         return "descriptions"
@@ -244,6 +233,11 @@ def set_kind(ref: str, descriptor_sets: Store, clip_texts: ClipTextStore, kind: 
         raise StoreError(f"{name!r} names both a descriptor set and a clip-text set: "
                          "add --kind descriptions or --kind clip-texts")
     return "clip-texts"
+
+
+def _names_a_file(ref: str) -> bool:
+    """A reference that is not NAME[/vN] but a path (it ends in .json or holds a separator)."""
+    return ref.endswith(".json") or "/" in ref or "\\" in ref
 
 
 def load_file(path: Path) -> ClipTextSet:

@@ -180,7 +180,7 @@ class DescriptorSet:
 
     def compute_hash(self) -> str:
         """The content hash (identity): sha256 of the normalised texts that train."""
-        return _sha256(self.trained_content())
+        return canonical_sha256(self.trained_content())
 
     def hashed_content(self) -> dict:
         """What the record hash covers: everything but the version number and the hashes."""
@@ -195,7 +195,7 @@ class DescriptorSet:
 
     def compute_record_hash(self) -> str:
         """The record hash: sha256 of the whole stored record (a version 1/2 file's `content_hash`)."""
-        return _sha256(self.hashed_content())
+        return canonical_sha256(self.hashed_content())
 
     def to_dict(self) -> dict:
         """The stored form; a version 1/2 set keeps its one stored hash under `content_hash`."""
@@ -269,7 +269,8 @@ def normalise_text(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split()).lower()
 
 
-def _sha256(content: dict) -> str:
+def canonical_sha256(content: object) -> str:
+    """`sha256:` of `content` as canonical JSON (sorted keys, no spaces): the hash of every stored set."""
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

@@ -97,7 +97,7 @@ class Store:
         """version -> (file, shipped?); the store root's files win over shipped ones."""
         found: dict[int, tuple[Path, bool]] = {}
         for base, shipped in ((self.shipped_root, True), (self.root, False)):
-            for number, path in _version_files(base / class_set).items():
+            for number, path in version_files(base / class_set).items():
                 is_shipped = shipped or _same_dir(base, self.shipped_root)
                 found[number] = (path, is_shipped)
         return dict(sorted(found.items()))
@@ -325,7 +325,8 @@ def check_provenance(provenance: dict) -> None:
         raise StoreError(f"provenance must not hold credentials (found key {secret[0]!r})")
 
 
-def _version_files(folder: Path) -> dict[int, Path]:
+def version_files(folder: Path) -> dict[int, Path]:
+    """version number -> `vN.json` file in `folder` ({} when there is no such folder)."""
     if not folder.is_dir():
         return {}
     found = {}
@@ -337,7 +338,7 @@ def _version_files(folder: Path) -> dict[int, Path]:
 
 
 def _has_versions(folder: Path) -> bool:
-    return bool(_version_files(folder))
+    return bool(version_files(folder))
 
 
 def _same_dir(a: Path, b: Path) -> bool:

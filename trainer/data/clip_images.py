@@ -18,6 +18,8 @@ from typing import Callable, Sequence
 
 from PIL import Image
 
+from promptkit.classes import CLIP_TEXTS_FOLDER
+
 from trainer.data.annotations import clip_id, read_annotations
 from trainer.errors import DataError
 
@@ -74,6 +76,6 @@ def default_name(list_path: Path | str) -> str:
     path = Path(list_path).expanduser().absolute()
     for raw in (path.parent.name, path.stem):
         name = re.sub(r"[^a-z0-9_-]+", "-", raw.lower()).strip("-_")[:64]
-        if name and name != "clip-texts":
+        if name and name != CLIP_TEXTS_FOLDER:  # a class-set name the store keeps for itself
             return name
     return "clips"
